@@ -1,0 +1,123 @@
+//! Domain events: what the outbox stores and the relay publishes to the
+//! `partnerops` bus. The detail of every event carries `event_id`,
+//! `occurred_at` and `schema_version`; docs/events.md describes each one.
+
+use crate::Timestamp;
+use crate::id::{EventId, ReferralId};
+use crate::partner::{Motion, PartnerId};
+use crate::prospect::ProspectKey;
+use crate::referral::RejectionReason;
+use serde::{Deserialize, Serialize};
+
+pub const EVENT_SOURCE: &str = "partnerops";
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every detail-type the system emits (SPEC §12).
+pub const DETAIL_TYPES: &[&str] = &[
+    "ReferralReceived",
+    "ReferralRejected",
+    "DealRegistrationSubmitted",
+    "DealRegistrationDecided",
+    "DealRegistrationExpiring",
+    "DealRegistrationExpired",
+    "OpportunityLinked",
+    "SlaDueSoon",
+    "SlaBreached",
+    "SlaEscalated",
+    "DealClosed",
+    "DealRefunded",
+    "PayoutExportReady",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralReceived {
+    pub referral_id: ReferralId,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub company_name: String,
+    pub motion: Motion,
+    pub opportunity_creation_due_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralRejected {
+    pub referral_id: ReferralId,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub company_name: String,
+    pub reason: RejectionReason,
+}
+
+/// The payload of an event; the variant name is its EventBridge detail-type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "detail_type", content = "payload")]
+pub enum EventPayload {
+    ReferralReceived(ReferralReceived),
+    ReferralRejected(ReferralRejected),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainEvent {
+    pub event_id: EventId,
+    pub occurred_at: Timestamp,
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}
+
+impl DomainEvent {
+    pub fn new(event_id: EventId, occurred_at: Timestamp, payload: EventPayload) -> Self {
+        Self { event_id, occurred_at, schema_version: SCHEMA_VERSION, payload }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        match self.payload {
+            EventPayload::ReferralReceived(_) => "ReferralReceived",
+            EventPayload::ReferralRejected(_) => "ReferralRejected",
+        }
+    }
+
+    /// The EventBridge detail: the payload's fields plus the envelope fields.
+    pub fn detail(&self) -> serde_json::Value {
+        let mut detail = match &self.payload {
+            EventPayload::ReferralReceived(p) => serde_json::to_value(p),
+            EventPayload::ReferralRejected(p) => serde_json::to_value(p),
+        }
+        .unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut detail {
+            map.insert("event_id".into(), serde_json::Value::String(self.event_id.to_string()));
+            map.insert("occurred_at".into(), serde_json::Value::String(self.occurred_at.to_rfc3339()));
+            map.insert("schema_version".into(), serde_json::Value::from(self.schema_version));
+        }
+        detail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::Entropy;
+
+    #[test]
+    fn detail_carries_the_envelope() {
+        let now = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
+        let event = DomainEvent::new(
+            EventId::generate(now, Entropy(1)),
+            now,
+            EventPayload::ReferralRejected(ReferralRejected {
+                referral_id: ReferralId::generate(now, Entropy(2)),
+                partner_id: PartnerId::parse("acme").unwrap(),
+                prospect_key: ProspectKey::from_stored("globex.com".into()),
+                company_name: "Globex".into(),
+                reason: RejectionReason::ExistingCustomer,
+            }),
+        );
+        let detail = event.detail();
+        assert_eq!(event.detail_type(), "ReferralRejected");
+        assert_eq!(detail["schema_version"], 1);
+        assert_eq!(detail["occurred_at"], "2026-11-22T00:00:00.000Z");
+        assert_eq!(detail["reason"], "existing_customer");
+        assert!(detail["event_id"].as_str().unwrap().starts_with("evt_"));
+        assert!(DETAIL_TYPES.contains(&event.detail_type()));
+    }
+}

@@ -1,0 +1,92 @@
+//! Field-level validation errors, reported all at once with dotted paths.
+
+use serde::Serialize;
+
+/// One rule violation on one input field (`contact.email`, `domains[3]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Collects every violation of a request so the caller hears about all of
+/// them in one response rather than one per round trip.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Records the error of `result` under `field` and returns its value, if any.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Records "is required" when `value` is absent.
+    pub fn required<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.push(field, "is required");
+        }
+        value
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+
+    pub fn as_slice(&self) -> &[FieldError] {
+        &self.0
+    }
+
+    /// `Ok(value)` when nothing was recorded, else every recorded error.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, FieldErrors> {
+        match value {
+            Some(value) if self.is_empty() => Ok(value),
+            _ if self.is_empty() => Err(FieldErrors(vec![FieldError::new("", "is invalid")])),
+            _ => Err(self),
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for FieldErrors {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self(errors)
+    }
+}
+
+/// Checks a free-text field: trimmed non-blank, within `max` characters.
+pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, String> {
+    let count = value.chars().count();
+    if min > 0 && value.trim().is_empty() {
+        return Err("must not be blank".to_owned());
+    }
+    if count < min || count > max {
+        return Err(format!("must be {min}-{max} characters"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(value.to_owned())
+}

@@ -1,0 +1,20 @@
+//! The rules of the partner program as pure functions over values.
+//!
+//! Nothing here performs I/O, reads the clock or draws random numbers: every
+//! decision takes the current time (`now`) and any fresh identifiers as
+//! arguments, so the same inputs always give the same outcome.
+
+pub mod auth;
+pub mod event;
+pub mod field;
+pub mod id;
+pub mod money;
+pub mod partner;
+pub mod prospect;
+pub mod referral;
+pub mod sla;
+pub mod terms;
+pub mod time;
+
+pub use field::{FieldError, FieldErrors};
+pub use time::Timestamp;

@@ -1,0 +1,173 @@
+//! SLA timers: one per hand-off, with the instants at which the sweep must
+//! look at it again (due soon, due, escalation).
+
+use crate::Timestamp;
+use crate::partner::PartnerId;
+use crate::prospect::ProspectKey;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaKind {
+    OpportunityCreation,
+    RegistrationDecision,
+    NotesUpdate,
+    PartnerFollowUp,
+}
+
+impl SlaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaKind::OpportunityCreation => "opportunity_creation",
+            SlaKind::RegistrationDecision => "registration_decision",
+            SlaKind::NotesUpdate => "notes_update",
+            SlaKind::PartnerFollowUp => "partner_follow_up",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaStatus {
+    Open,
+    Met,
+    Breached,
+}
+
+/// What the timer measures the hand-off of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum SlaSubject {
+    Referral(String),
+    DealRegistration(String),
+    Opportunity(String),
+}
+
+impl SlaSubject {
+    pub fn id(&self) -> &str {
+        match self {
+            SlaSubject::Referral(id) | SlaSubject::DealRegistration(id) | SlaSubject::Opportunity(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaTimer {
+    pub subject: SlaSubject,
+    pub kind: SlaKind,
+    /// Distinguishes successive timers of one kind on one subject (recurring
+    /// notes updates, one follow-up per meeting).
+    pub seq: String,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub window_hours: u32,
+    pub started_at: Timestamp,
+    pub due_at: Timestamp,
+    pub status: SlaStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_soon_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<Timestamp>,
+}
+
+impl SlaTimer {
+    pub fn start(
+        subject: SlaSubject,
+        kind: SlaKind,
+        seq: impl Into<String>,
+        partner_id: PartnerId,
+        prospect_key: ProspectKey,
+        started_at: Timestamp,
+        window_hours: u32,
+    ) -> Self {
+        Self {
+            subject,
+            kind,
+            seq: seq.into(),
+            partner_id,
+            prospect_key,
+            window_hours,
+            started_at,
+            due_at: started_at.plus(Duration::hours(i64::from(window_hours))),
+            status: SlaStatus::Open,
+            met_at: None,
+            breached_at: None,
+            due_soon_at: None,
+            escalated_at: None,
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        Duration::hours(i64::from(self.window_hours))
+    }
+
+    /// When 75% of the window has passed.
+    pub fn due_soon_threshold(&self) -> Timestamp {
+        self.started_at.plus(Duration::minutes(i64::from(self.window_hours) * 45))
+    }
+
+    /// One more window after `due_at`.
+    pub fn escalation_threshold(&self) -> Timestamp {
+        self.due_at.plus(self.window())
+    }
+
+    /// The next instant at which a sweep has something to decide about this
+    /// timer, or `None` once nothing more can happen to it. The due-time
+    /// index holds exactly the timers for which this is `Some`.
+    pub fn next_check_at(&self) -> Option<Timestamp> {
+        match self.status {
+            SlaStatus::Met => None,
+            SlaStatus::Open if self.due_soon_at.is_none() => Some(self.due_soon_threshold()),
+            SlaStatus::Open => Some(self.due_at),
+            SlaStatus::Breached if self.escalated_at.is_none() => Some(self.escalation_threshold()),
+            SlaStatus::Breached => None,
+        }
+    }
+
+    pub fn view(&self) -> SlaView {
+        SlaView {
+            kind: self.kind,
+            due_at: self.due_at,
+            status: self.status,
+            met_at: self.met_at,
+            breached_at: self.breached_at,
+        }
+    }
+}
+
+/// The `slas` entry of an API body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlaView {
+    pub kind: SlaKind,
+    pub due_at: Timestamp,
+    pub status: SlaStatus,
+    pub met_at: Option<Timestamp>,
+    pub breached_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_timer_is_checked_first_at_three_quarters_of_its_window() {
+        let start = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
+        let timer = SlaTimer::start(
+            SlaSubject::Referral("ref_x".into()),
+            SlaKind::OpportunityCreation,
+            "0",
+            PartnerId::parse("acme").unwrap(),
+            ProspectKey::from_stored("globex.com".into()),
+            start,
+            24,
+        );
+        assert_eq!(timer.due_at.to_rfc3339(), "2026-11-23T00:00:00.000Z");
+        assert_eq!(timer.next_check_at().map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-22T18:00:00.000Z"));
+        assert_eq!(timer.escalation_threshold().to_rfc3339(), "2026-11-24T00:00:00.000Z");
+    }
+}
