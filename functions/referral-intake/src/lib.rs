@@ -1,1 +1,117 @@
+//! `referral-intake`: partners submit referrals; partners, channel managers
+//! and admins read them (SPEC §5).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use partnerops_api::list::{ListBody, page_request};
+use partnerops_api::problem::ApiResult;
+use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
+use partnerops_aws::StoreError;
+use partnerops_aws::store::ReferralQuery;
+use partnerops_domain::auth::Role;
+use partnerops_domain::id::{EventId, ReferralId};
+use partnerops_domain::partner::PartnerId;
+use partnerops_domain::referral::{
+    IntakeDecision, IntakeIds, ReferralDraft, ReferralStatus, ReferralSubmission, decide_referral_intake,
+};
+use std::collections::HashMap;
+
+/// Attempts at an intake whose prospect claim keeps changing underneath it.
+const INTAKE_ATTEMPTS: usize = 5;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/v1/referrals", submit_referral),
+        Route::get("/v1/referrals", list_referrals),
+        Route::get("/v1/referrals/{id}", get_referral),
+    ]
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    build_router(routes(), state)
+}
+
+const READERS: &[Role] = &[Role::Partner, Role::ChannelManager, Role::Admin];
+
+async fn submit_referral(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(draft): ApiJson<ReferralDraft>,
+) -> ApiResult {
+    principal.require(&[Role::Partner])?;
+    let partner_id = principal.partner().cloned().ok_or_else(Problem::forbidden)?;
+    let submission = ReferralSubmission::parse(draft).map_err(Problem::validation)?;
+    for _ in 0..INTAKE_ATTEMPTS {
+        let now = state.clock.now();
+        let standing = state.store.prospect_standing(&submission.prospect_key).await?;
+        let ids = IntakeIds {
+            referral_id: ReferralId::generate(now, entropy()),
+            event_id: EventId::generate(now, entropy()),
+        };
+        match decide_referral_intake(submission.clone(), &partner_id, &standing, &state.terms, now, ids) {
+            IntakeDecision::AlreadyReferred(id) => {
+                let record = state.store.referral(&id).await?.ok_or_else(Problem::internal)?;
+                return Ok((StatusCode::OK, Json(record)).into_response());
+            }
+            IntakeDecision::Accepted(accepted) => match state.store.record_accepted_referral(&accepted).await {
+                Ok(()) => {
+                    tracing::info!(referral_id = %accepted.referral.id, partner_id = %partner_id, "referral received");
+                    let record = partnerops_aws::store::ReferralRecord {
+                        slas: vec![accepted.timer.view()],
+                        referral: accepted.referral,
+                    };
+                    let location = format!("/v1/referrals/{}", record.referral.id);
+                    return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            IntakeDecision::Rejected(rejected) => {
+                state.store.record_rejected_referral(&rejected).await?;
+                tracing::info!(referral_id = %rejected.referral.id, reason = rejected.reason.code(), "referral rejected");
+                return Err(Problem::conflict(rejected.reason.code(), rejected.reason.detail())
+                    .with("referral_id", rejected.referral.id.to_string()));
+            }
+        }
+    }
+    Err(Problem::unavailable())
+}
+
+async fn get_referral(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    principal.require(READERS)?;
+    let id = ReferralId::parse(&id).ok_or_else(Problem::not_found)?;
+    let record = state.store.referral(&id).await?.ok_or_else(Problem::not_found)?;
+    if principal.partner().is_some_and(|p| p != &record.referral.partner_id) {
+        return Err(Problem::not_found());
+    }
+    Ok(Json(record).into_response())
+}
+
+async fn list_referrals(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    principal.require(READERS)?;
+    let page = page_request(&query)?;
+    let status = match query.get("status") {
+        Some(raw) => Some(ReferralStatus::parse(raw).ok_or_else(|| {
+            Problem::field("status", "must be received, opportunity_created, won, lost or rejected")
+        })?),
+        None => None,
+    };
+    let requested = match query.get("partner_id") {
+        Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
+        None => None,
+    };
+    let partner_id = match (principal.partner(), requested) {
+        (Some(own), Some(other)) if own != &other => return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response()),
+        (Some(own), _) => Some(own.clone()),
+        (None, requested) => requested,
+    };
+    let page = state.store.referrals(&ReferralQuery { partner_id, status }, &page).await?;
+    Ok(Json(ListBody::from(page)).into_response())
+}
 

@@ -123,7 +123,7 @@ impl Partner {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct ManagerDraft {
     pub name: Option<String>,
     pub email: Option<String>,
@@ -141,7 +141,7 @@ pub struct PartnerDraft {
 }
 
 /// Fields a partner update may change; absent fields stay as they are.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct PartnerPatchDraft {
     pub name: Option<String>,
     pub tier: Option<String>,

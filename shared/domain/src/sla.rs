@@ -141,7 +141,7 @@ impl SlaTimer {
 }
 
 /// The `slas` entry of an API body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaView {
     pub kind: SlaKind,
     pub due_at: Timestamp,

@@ -1,0 +1,139 @@
+//! JSON request bodies: size and media type checked before parsing, then
+//! every unknown field and type error reported with its dotted path.
+
+use crate::problem::Problem;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use partnerops_domain::FieldErrors;
+use serde::de::DeserializeOwned;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body decoded into `T`, which never takes a field it does not name.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+/// Reads at most 64 KiB; a declared or actual larger body is a 413.
+pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(Problem::payload_too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| Problem::payload_too_large())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// `a.b[0].c` from serde_ignored's path, without its Option markers.
+fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
+    match path {
+        serde_ignored::Path::Root => String::new(),
+        serde_ignored::Path::Seq { parent, index } => format!("{}[{index}]", ignored_path(parent)),
+        serde_ignored::Path::Map { parent, key } => match ignored_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        serde_ignored::Path::Some { parent }
+        | serde_ignored::Path::NewtypeStruct { parent }
+        | serde_ignored::Path::NewtypeVariant { parent } => ignored_path(parent),
+    }
+}
+
+/// Decodes JSON bytes into `T`, reporting unknown fields and type errors.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(Problem::malformed_json)?;
+    if !value.is_object() {
+        return Err(Problem::field("", "the body must be a JSON object"));
+    }
+    let mut errors = FieldErrors::new();
+    let mut unknown = Vec::new();
+    let result: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut |path| {
+        unknown.push(ignored_path(&path));
+    }));
+    for field in unknown {
+        errors.push(field, "is not a known field");
+    }
+    match result {
+        Ok(decoded) if errors.is_empty() => Ok(decoded),
+        Ok(_) => Err(Problem::validation(errors)),
+        Err(e) => {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            errors.push(field, e.inner().to_string());
+            Err(Problem::validation(errors))
+        }
+    }
+}
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_limited(&parts.headers, body).await?;
+        if !is_json(&parts.headers) {
+            return Err(Problem::unsupported_media_type());
+        }
+        decode(&bytes).map(ApiJson)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        #[allow(dead_code)]
+        email: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[allow(dead_code)]
+        name: Option<String>,
+        #[allow(dead_code)]
+        contact: Option<Inner>,
+        #[allow(dead_code)]
+        consent: Option<bool>,
+    }
+
+    fn fields(problem: &Problem) -> Vec<String> {
+        problem.errors.iter().map(|e| e.field.clone()).collect()
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_paths() {
+        let problem = decode::<Outer>(br#"{"nme":"x","id":"ref_1","contact":{"emial":"a"}}"#).unwrap_err();
+        assert_eq!(problem.code, "validation_failed");
+        assert_eq!(fields(&problem), ["nme", "id", "contact.emial"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let problem = decode::<Outer>(br#"{"consent":"yes"}"#).unwrap_err();
+        assert_eq!(problem.status, 422);
+        assert_eq!(fields(&problem), ["consent"]);
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects() {
+        assert_eq!(decode::<Outer>(b"{\"name\":").unwrap_err().code, "malformed_json");
+        assert_eq!(decode::<Outer>(b"[1]").unwrap_err().status, 422);
+    }
+}

@@ -1,0 +1,271 @@
+//! The single-table layout: key builders and item shapes. docs/data-model.md
+//! lists every item type with its keys and access patterns.
+
+use partnerops_domain::Timestamp;
+use partnerops_domain::partner::{Certification, Partner, PartnerId};
+use partnerops_domain::prospect::ProspectKey;
+use partnerops_domain::referral::{Referral, ReferralClaim};
+use partnerops_domain::sla::{SlaTimer, SlaView};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiKeyRecord, DUE_INDEX_SHARDS, StoredResponse};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+
+pub fn api_key_pk(key_id: &str) -> String {
+    format!("APIKEY#{key_id}")
+}
+pub const API_KEY_SK: &str = "APIKEY";
+
+pub fn partner_pk(id: &PartnerId) -> String {
+    format!("PARTNER#{id}")
+}
+pub const PARTNER_SK: &str = "PROFILE";
+pub const CERT_SK_PREFIX: &str = "CERT#";
+
+pub fn prospect_pk(key: &ProspectKey) -> String {
+    format!("PROSPECT#{key}")
+}
+pub const CUSTOMER_SK: &str = "CUSTOMER";
+pub const REFERRAL_CLAIM_SK: &str = "REFERRAL_CLAIM";
+pub const REGISTRATION_CLAIM_SK: &str = "REGISTRATION_CLAIM";
+
+pub fn referral_pk(id: &str) -> String {
+    format!("REFERRAL#{id}")
+}
+pub const REFERRAL_SK: &str = "REFERRAL";
+pub fn partner_referrals(partner: &PartnerId) -> String {
+    format!("PARTNER#{partner}#REFERRALS")
+}
+pub const ALL_REFERRALS: &str = "REFERRALS";
+
+pub fn outbox_pk(event_id: &str) -> String {
+    format!("OUTBOX#{event_id}")
+}
+pub const OUTBOX_SK: &str = "OUTBOX";
+
+pub fn idempotency_pk(record_key: &str) -> String {
+    format!("IDEMPOTENCY#{record_key}")
+}
+pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+pub fn timer_sk(timer: &SlaTimer) -> String {
+    format!("SLA#{}#{}", timer.kind.as_str(), timer.seq)
+}
+
+/// Spreads the due-time index over a few partitions so that no single
+/// partition takes every timer write; the sweep queries each shard.
+pub fn due_shard(pk: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in pk.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % DUE_INDEX_SHARDS
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiKeyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub record: ApiKeyRecord,
+}
+
+impl ApiKeyItem {
+    pub fn new(record: ApiKeyRecord) -> Self {
+        Self { pk: api_key_pk(record.key_id.as_str()), sk: API_KEY_SK.into(), entity: "api_key".into(), record }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PartnerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub partner: Partner,
+}
+
+impl PartnerItem {
+    pub fn new(partner: Partner) -> Self {
+        Self { pk: partner_pk(&partner.id), sk: PARTNER_SK.into(), entity: "partner".into(), partner }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CertificationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub certification: Certification,
+}
+
+impl CertificationItem {
+    pub fn new(certification: Certification) -> Self {
+        Self {
+            pk: partner_pk(&certification.partner_id),
+            sk: format!("{CERT_SK_PREFIX}{}", certification.id),
+            entity: "certification".into(),
+            certification,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CustomerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub prospect_key: ProspectKey,
+    pub marked_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReferralClaimItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub claim: ReferralClaim,
+}
+
+impl ReferralClaimItem {
+    pub fn new(claim: ReferralClaim) -> Self {
+        Self {
+            pk: prospect_pk(&claim.prospect_key),
+            sk: REFERRAL_CLAIM_SK.into(),
+            entity: "referral_claim".into(),
+            claim,
+        }
+    }
+}
+
+/// The part of a registration claim that referral intake reads.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegistrationClaimView {
+    pub partner_id: PartnerId,
+    #[serde(default)]
+    pub protected_until: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReferralItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub referral: Referral,
+    pub slas: Vec<SlaView>,
+}
+
+impl ReferralItem {
+    pub fn new(referral: Referral, slas: Vec<SlaView>) -> Self {
+        let id = referral.id.to_string();
+        Self {
+            pk: referral_pk(&id),
+            sk: REFERRAL_SK.into(),
+            gsi1pk: partner_referrals(&referral.partner_id),
+            gsi1sk: id.clone(),
+            gsi2pk: ALL_REFERRALS.into(),
+            gsi2sk: id,
+            entity: "referral".into(),
+            referral,
+            slas,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SlaTimerItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// Present only while the sweep still has something to decide: the
+    /// due-time index is sparse.
+    #[serde(rename = "DUEPK", default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(rename = "DUESK", default, skip_serializing_if = "Option::is_none")]
+    pub due_sk: Option<String>,
+    pub entity: String,
+    #[serde(flatten)]
+    pub timer: SlaTimer,
+}
+
+impl SlaTimerItem {
+    pub fn new(subject_pk: String, timer: SlaTimer) -> Self {
+        let sk = timer_sk(&timer);
+        let (due_pk, due_sk) = match timer.next_check_at() {
+            Some(at) => (
+                Some(format!("DUE#{}", due_shard(&subject_pk))),
+                Some(format!("{}#{subject_pk}#{sk}", at.to_rfc3339())),
+            ),
+            None => (None, None),
+        };
+        Self { pk: subject_pk, sk, due_pk, due_sk, entity: "sla_timer".into(), timer }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub event_id: String,
+    pub detail_type: String,
+    /// The EventBridge detail, as the JSON text that will be published.
+    pub detail: String,
+    pub occurred_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Timestamp>,
+    /// DynamoDB TTL (epoch seconds).
+    pub ttl: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub request_hash: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<StoredResponse>,
+    /// DynamoDB TTL (epoch seconds); expiry is also checked on read, since
+    /// TTL deletion lags.
+    pub ttl: i64,
+}

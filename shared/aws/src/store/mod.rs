@@ -1,0 +1,140 @@
+//! The store port: every read and write the handlers need, named by what it
+//! means. `DynamoStore` is the real one; `MemoryStore` keeps the same
+//! conditional semantics in memory for benchmarks and fast tests.
+
+mod dynamo;
+pub mod items;
+mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use async_trait::async_trait;
+use partnerops_domain::Timestamp;
+use partnerops_domain::auth::{KeyHash, Role};
+use partnerops_domain::id::{KeyId, ReferralId};
+use partnerops_domain::partner::{Certification, Partner, PartnerId};
+use partnerops_domain::prospect::ProspectKey;
+use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, Referral, ReferralStatus, RejectedReferral};
+use partnerops_domain::sla::SlaView;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost to a concurrent one; re-read and decide again.
+    #[error("a concurrent write changed {0}")]
+    Conflict(&'static str),
+    #[error("cursor is not valid for this list")]
+    InvalidCursor,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// What an API key grants, as stored (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub key_id: KeyId,
+    pub hash: KeyHash,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<PartnerId>,
+    pub label: String,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A referral with its SLA timers as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralRecord {
+    #[serde(flatten)]
+    pub referral: Referral,
+    pub slas: Vec<SlaView>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReferralQuery {
+    pub partner_id: Option<PartnerId>,
+    pub status: Option<ReferralStatus>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: u16,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A response kept for an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    pub content_type: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First use of the key: run the request, then complete or abandon.
+    Started,
+    /// The same request already ran: answer with its response.
+    Completed(StoredResponse),
+    /// The same request is running right now.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The principal's key id and a hash of the client's key.
+    pub record_key: String,
+    pub request_hash: String,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// `false` when no such key exists. Revoking twice keeps the first time.
+    async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError>;
+
+    async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError>;
+    /// `false` when a partner with that id exists already.
+    async fn create_partner(&self, partner: &Partner) -> Result<bool, StoreError>;
+    /// Replaces a partner read at `read_at` (its `updated_at`); a concurrent
+    /// update in between is a `Conflict`.
+    async fn update_partner(&self, partner: &Partner, read_at: Timestamp) -> Result<(), StoreError>;
+    async fn put_certification(&self, certification: &Certification) -> Result<(), StoreError>;
+    async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError>;
+
+    /// Marks prospects as existing customers (idempotent).
+    async fn mark_customers(&self, keys: &[ProspectKey], at: Timestamp) -> Result<(), StoreError>;
+    async fn prospect_standing(&self, key: &ProspectKey) -> Result<ProspectStanding, StoreError>;
+
+    /// Writes the referral, its claim, its SLA timer and its event in one
+    /// transaction; `Conflict` if the prospect's claim changed since read.
+    async fn record_accepted_referral(&self, accepted: &AcceptedReferral) -> Result<(), StoreError>;
+    /// Writes the rejected referral and its event in one transaction.
+    async fn record_rejected_referral(&self, rejected: &RejectedReferral) -> Result<(), StoreError>;
+    async fn referral(&self, id: &ReferralId) -> Result<Option<ReferralRecord>, StoreError>;
+    async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError>;
+
+    async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
+    async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse, now: Timestamp) -> Result<(), StoreError>;
+    async fn idempotency_abandon(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_HOURS: i64 = 24;
+/// How long a published outbox item stays in the table.
+pub const OUTBOX_RETENTION_DAYS: i64 = 7;
+/// Number of partitions the SLA due-time index is spread over.
+pub const DUE_INDEX_SHARDS: u32 = 8;
