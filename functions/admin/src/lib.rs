@@ -9,6 +9,7 @@ use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::ApiKeyRecord;
+use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{NewApiKey, Role};
 use partnerops_domain::field::{FieldErrors, bounded_text};
 use partnerops_domain::id::{CertificationId, KeyId};
@@ -16,7 +17,6 @@ use partnerops_domain::partner::{
     CertificationDraft, PartnerDraft, PartnerId, PartnerPatchDraft, new_certification, new_partner, patch_partner,
 };
 use partnerops_domain::prospect::ProspectKey;
-use partnerops_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Most domains one `POST /v1/admin/customers` may mark.
@@ -39,7 +39,11 @@ pub fn router(state: AppState) -> axum::Router {
     build_router(routes(), state)
 }
 
-async fn create_partner(State(state): State<AppState>, principal: Principal, ApiJson(draft): ApiJson<PartnerDraft>) -> ApiResult {
+async fn create_partner(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(draft): ApiJson<PartnerDraft>,
+) -> ApiResult {
     principal.require(&[Role::Admin])?;
     let partner = new_partner(draft, state.clock.now()).map_err(Problem::validation)?;
     if !state.store.create_partner(&partner).await? {
@@ -95,7 +99,8 @@ async fn add_certification(
     let id = partner_id(&id)?;
     state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
     let now = state.clock.now();
-    let cert = new_certification(id, CertificationId::generate(now, entropy()), draft, now).map_err(Problem::validation)?;
+    let cert =
+        new_certification(id, CertificationId::generate(now, entropy()), draft, now).map_err(Problem::validation)?;
     state.store.put_certification(&cert).await?;
     Ok((StatusCode::CREATED, Json(cert)).into_response())
 }
@@ -118,7 +123,11 @@ struct CreatedKey {
     created_at: Timestamp,
 }
 
-async fn create_key(State(state): State<AppState>, principal: Principal, ApiJson(draft): ApiJson<KeyDraft>) -> ApiResult {
+async fn create_key(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(draft): ApiJson<KeyDraft>,
+) -> ApiResult {
     principal.require(&[Role::Admin])?;
     let mut errors = FieldErrors::new();
     let role = errors.required("role", draft.role).and_then(|r| {
@@ -146,9 +155,7 @@ async fn create_key(State(state): State<AppState>, principal: Principal, ApiJson
         return Err(Problem::validation(errors));
     };
     let now = state.clock.now();
-    let mut secret = [0u8; 32];
-    secret.iter_mut().for_each(|b| *b = rand::random());
-    let key = NewApiKey::new(KeyId::generate(now, entropy()), secret);
+    let key = NewApiKey::generate(rand::random());
     let record = ApiKeyRecord {
         key_id: key.key_id.clone(),
         hash: key.hash.clone(),
@@ -186,7 +193,11 @@ struct MarkedCustomers {
     prospect_keys: Vec<ProspectKey>,
 }
 
-async fn mark_customers(State(state): State<AppState>, principal: Principal, ApiJson(draft): ApiJson<CustomersDraft>) -> ApiResult {
+async fn mark_customers(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(draft): ApiJson<CustomersDraft>,
+) -> ApiResult {
     principal.require(&[Role::Admin])?;
     let mut errors = FieldErrors::new();
     let domains = errors.required("domains", draft.domains).unwrap_or_default();

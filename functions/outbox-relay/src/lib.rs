@@ -96,7 +96,8 @@ pub fn outbox_items(event: Event) -> (Vec<StreamedOutboxItem>, Vec<String>) {
             continue;
         }
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
-        let is_outbox = matches!(record.change.new_image.get("entity"), Some(serde_dynamo::AttributeValue::S(s)) if s == "outbox");
+        let is_outbox =
+            matches!(record.change.new_image.get("entity"), Some(serde_dynamo::AttributeValue::S(s)) if s == "outbox");
         if !is_outbox {
             continue;
         }

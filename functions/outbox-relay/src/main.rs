@@ -17,7 +17,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {
         let (items, _undecodable) = outbox_items(event.payload);
         let report = relay(items, publisher, ledger, SystemClock.now()).await;
-        tracing::info!(published = report.published, skipped = report.already_published, failed = report.failed.len(), "stream batch relayed");
+        tracing::info!(
+            published = report.published,
+            skipped = report.already_published,
+            failed = report.failed.len(),
+            "stream batch relayed"
+        );
         Ok::<DynamoDbEventResponse, lambda_runtime::Error>(batch_response(&report))
     }))
     .await

@@ -96,22 +96,24 @@ async fn list_referrals(
 ) -> ApiResult {
     principal.require(READERS)?;
     let page = page_request(&query)?;
-    let status = match query.get("status") {
-        Some(raw) => Some(ReferralStatus::parse(raw).ok_or_else(|| {
-            Problem::field("status", "must be received, opportunity_created, won, lost or rejected")
-        })?),
-        None => None,
-    };
+    let status =
+        match query.get("status") {
+            Some(raw) => Some(ReferralStatus::parse(raw).ok_or_else(|| {
+                Problem::field("status", "must be received, opportunity_created, won, lost or rejected")
+            })?),
+            None => None,
+        };
     let requested = match query.get("partner_id") {
         Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
         None => None,
     };
     let partner_id = match (principal.partner(), requested) {
-        (Some(own), Some(other)) if own != &other => return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response()),
+        (Some(own), Some(other)) if own != &other => {
+            return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response());
+        }
         (Some(own), _) => Some(own.clone()),
         (None, requested) => requested,
     };
     let page = state.store.referrals(&ReferralQuery { partner_id, status }, &page).await?;
     Ok(Json(ListBody::from(page)).into_response())
 }
-

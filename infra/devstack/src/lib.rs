@@ -1,1 +1,312 @@
+//! The local stack behind `cargo xtask dev` and the end-to-end tests.
+//!
+//! It starts (or joins) a moto server as the AWS endpoint, provisions the
+//! resources of template.yaml there, mounts every API function's routes on
+//! one HTTP server on 127.0.0.1, relays the outbox stream to the bus and
+//! serves the `/_dev/*` routes that move the clock and run the schedules.
 
+pub mod clock;
+pub mod moto;
+pub mod provision;
+pub mod routes;
+pub mod stream;
+pub mod template;
+
+use crate::clock::DevClock;
+use crate::moto::{MotoServer, workspace_root};
+use crate::provision::{Clients, Provisioned, REGION, provision};
+use crate::routes::{TickSummary, dev_router};
+use crate::stream::StreamRelay;
+use crate::template::{EventSource, Template};
+use anyhow::{Context as _, bail};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use partnerops_api::{AppState, Route, build_router};
+use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher};
+use partnerops_aws::store::ApiKeyRecord;
+use partnerops_aws::{Clock, DynamoStore, Store};
+use partnerops_domain::auth::{NewApiKey, Role};
+use partnerops_domain::partner::{PartnerDraft, new_partner};
+use partnerops_domain::terms::ProgramTerms;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Mutex as AsyncMutex;
+
+pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Every API function's routes, as the Lambdas serve them.
+pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
+    vec![("referral-intake", referral_intake::routes()), ("admin", admin::routes())]
+}
+
+/// Functions the local stack runs for stream, queue and schedule triggers.
+pub const BACKGROUND_FUNCTIONS: &[&str] = &["outbox-relay"];
+
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub stack_name: String,
+    /// An already running AWS endpoint; `None` starts a moto server.
+    pub endpoint: Option<String>,
+    pub admin_key: Option<String>,
+    /// Adds a demo partner and one key per role, for trying the API by hand.
+    pub seed_demo: bool,
+    /// Relay the stream continuously (tests drain it with `/_dev/tick`).
+    pub background_relay: bool,
+    pub template: PathBuf,
+    pub terms: ProgramTerms,
+    pub parameter_overrides: BTreeMap<String, String>,
+    pub report: Reporter,
+}
+
+impl Options {
+    pub fn new(terms: ProgramTerms) -> Self {
+        Self {
+            port: 0,
+            stack_name: "partnerops".into(),
+            endpoint: None,
+            admin_key: None,
+            seed_demo: false,
+            background_relay: false,
+            template: workspace_root().join("template.yaml"),
+            terms,
+            parameter_overrides: BTreeMap::new(),
+            report: Arc::new(|_| {}),
+        }
+    }
+}
+
+/// A notification the stack sent (`GET /_dev/outbox`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SentNotification {
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub event_id: String,
+    pub sent_at: String,
+}
+
+/// State the dev routes share with the background tasks.
+pub struct Shared {
+    pub clock: Arc<DevClock>,
+    pub relay: AsyncMutex<StreamRelay>,
+    pub sent: Mutex<Vec<SentNotification>>,
+}
+
+impl Shared {
+    /// Runs the due schedules at the stack's clock, then drains the stream
+    /// and the queues until nothing moves.
+    pub async fn tick(&self) -> anyhow::Result<TickSummary> {
+        let mut summary = TickSummary { now: Some(self.clock.now()), ..Default::default() };
+        let report = self.relay.lock().await.drain().await?;
+        summary.events_published = report.published;
+        summary.events_failed = report.failed.len();
+        Ok(summary)
+    }
+}
+
+/// A running local stack. Dropping it stops the server (and moto, if this
+/// stack started it).
+pub struct DevStack {
+    pub url: String,
+    pub endpoint: String,
+    pub admin_key: String,
+    pub demo_keys: Vec<(String, String)>,
+    pub provisioned: Provisioned,
+    pub sdk: SdkConfig,
+    pub shared: Arc<Shared>,
+    pub store: Arc<DynamoStore>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _moto: Option<MotoServer>,
+}
+
+impl Drop for DevStack {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// SDK configuration for a local endpoint with dummy credentials.
+pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(Credentials::new("partnerops", "partnerops", None, None, "devstack"))
+        .load()
+        .await
+}
+
+/// Checks that every function in the template has a local runner for each
+/// of its triggers, so a trigger added to the template cannot be silently
+/// ignored by the local stack.
+pub fn check_runners(template: &Template) -> anyhow::Result<()> {
+    let api: BTreeMap<&str, Vec<(String, String)>> =
+        api_routes().into_iter().map(|(name, routes)| (name, partnerops_api::routes::route_table(&routes))).collect();
+    for function in template.functions()? {
+        for event in &function.events {
+            let known = match event {
+                EventSource::Http { method, path } => {
+                    api.get(function.binary.as_str()).is_some_and(|r| r.contains(&(method.clone(), path.clone())))
+                }
+                EventSource::DynamoStream { .. } => function.binary == "outbox-relay",
+                EventSource::Schedule { .. } | EventSource::Sqs { .. } => false,
+            };
+            if !known {
+                bail!("{}: the local stack has no runner for {event:?}", function.logical_id);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn start(options: Options) -> anyhow::Result<DevStack> {
+    let report = options.report.clone();
+    let template = Template::load(&options.template)?;
+    check_runners(&template)?;
+
+    let moto = match &options.endpoint {
+        Some(_) => None,
+        None => {
+            report("starting moto (local DynamoDB, Streams, EventBridge, SQS)");
+            Some(MotoServer::spawn(&workspace_root().join(".dev/moto.log"))?)
+        }
+    };
+    let endpoint =
+        options.endpoint.clone().or_else(|| moto.as_ref().map(|m| m.endpoint.clone())).context("no endpoint")?;
+    report(&format!("AWS endpoint {endpoint}"));
+    let sdk = local_sdk_config(&endpoint).await;
+    let clients = Clients {
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+    };
+
+    report(&format!("provisioning stack {} from {}", options.stack_name, options.template.display()));
+    let provisioned =
+        provision(&template, &clients, &options.stack_name, &options.parameter_overrides, &*report).await?;
+    let table = provisioned.reference("Table")?.to_owned();
+    let stream_arn = provisioned.attribute("Table", "StreamArn")?.to_owned();
+    let bus = provisioned.reference("EventBus")?.to_owned();
+
+    let clock = Arc::new(DevClock::default());
+    let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
+    let state = AppState::new(store.clone(), clock.clone(), Arc::new(options.terms.clone()));
+
+    let admin_key = match &options.admin_key {
+        Some(key) => NewApiKey::from_plaintext(key.clone()),
+        None => NewApiKey::generate(rand_secret()),
+    };
+    register_key(&*store, &admin_key, Role::Admin, None, "dev stack admin", clock.now()).await?;
+    let demo_keys = if options.seed_demo { seed_demo(&*store, clock.now()).await? } else { Vec::new() };
+
+    let relay = StreamRelay::new(
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        stream_arn,
+        EventBridgePublisher::new(clients.eventbridge.clone(), &bus),
+        DynamoOutboxLedger::new(clients.dynamodb.clone(), &table),
+        clock.clone(),
+    );
+    let shared = Arc::new(Shared { clock, relay: AsyncMutex::new(relay), sent: Mutex::new(Vec::new()) });
+
+    let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
+    let app = build_router(routes, state).merge(dev_router(shared.clone()));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut tasks = vec![tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = served.await {
+            tracing::error!(error = %e, "dev stack server stopped");
+        }
+    })];
+    if options.background_relay {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let result = shared.relay.lock().await.poll_once().await;
+                match result {
+                    Ok(r) if r.published > 0 => {
+                        tracing::info!(published = r.published, "outbox events relayed to the bus")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "stream poll failed"),
+                }
+            }
+        }));
+    }
+    report(&format!("serving {url}"));
+    Ok(DevStack {
+        url,
+        endpoint,
+        admin_key: admin_key.plaintext,
+        demo_keys,
+        provisioned,
+        sdk,
+        shared,
+        store,
+        shutdown: Some(tx),
+        tasks,
+        _moto: moto,
+    })
+}
+
+fn rand_secret() -> [u8; 32] {
+    rand::random()
+}
+
+async fn register_key(
+    store: &dyn Store,
+    key: &NewApiKey,
+    role: Role,
+    partner_id: Option<partnerops_domain::partner::PartnerId>,
+    label: &str,
+    now: partnerops_domain::Timestamp,
+) -> anyhow::Result<()> {
+    let record = ApiKeyRecord {
+        key_id: key.key_id.clone(),
+        hash: key.hash.clone(),
+        role,
+        partner_id,
+        label: label.into(),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.put_api_key(&record).await.context("registering an API key")
+}
+
+async fn seed_demo(store: &dyn Store, now: partnerops_domain::Timestamp) -> anyhow::Result<Vec<(String, String)>> {
+    let draft = PartnerDraft {
+        id: Some("demo-partner".into()),
+        name: Some("Demo Partner".into()),
+        tier: Some("gold".into()),
+        motions: Some(vec!["referral".into(), "co_sell".into(), "resell".into()]),
+        manager: None,
+        contact_email: Some("partner@example.com".into()),
+    };
+    let partner = new_partner(draft, now).map_err(|e| anyhow::anyhow!("demo partner: {e:?}"))?;
+    store.create_partner(&partner).await?;
+    let mut keys = Vec::new();
+    for role in [Role::Partner, Role::ChannelManager, Role::Crm, Role::Finance] {
+        let key = NewApiKey::generate(rand_secret());
+        let partner_id = (role == Role::Partner).then(|| partner.id.clone());
+        register_key(store, &key, role, partner_id, "dev stack demo", now).await?;
+        let label = if role == Role::Partner { "partner (demo-partner)".to_owned() } else { role.to_string() };
+        keys.push((label, key.plaintext));
+    }
+    Ok(keys)
+}

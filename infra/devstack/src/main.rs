@@ -1,1 +1,45 @@
-fn main() {}
+//! `partnerops-dev`: the local stack, started by `cargo xtask dev`.
+
+use partnerops_aws::config::program_terms;
+use partnerops_devstack::{Options, start};
+use std::sync::Arc;
+
+fn usage() -> ! {
+    eprintln!("usage: partnerops-dev [--port PORT]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    partnerops_aws::telemetry::init();
+    let mut port = 3000u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage()),
+            _ => usage(),
+        }
+    }
+    let mut options = Options::new(program_terms()?);
+    options.port = port;
+    options.seed_demo = true;
+    options.background_relay = true;
+    options.admin_key = std::env::var("PARTNEROPS_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    options.report = Arc::new(|step: &str| println!("==> {step}"));
+    let stack = start(options).await?;
+    println!();
+    println!("partnerops dev stack is ready");
+    println!("  API          {}", stack.url);
+    println!("  AWS (moto)   {}", stack.endpoint);
+    println!("  admin key    {}", stack.admin_key);
+    for (label, key) in &stack.demo_keys {
+        println!("  {label:<12} {key}");
+    }
+    println!();
+    println!("  curl -s {}/_dev/health", stack.url);
+    println!("  Ctrl-C stops the stack and moto.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    drop(stack);
+    Ok(())
+}

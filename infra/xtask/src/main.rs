@@ -1,1 +1,198 @@
-fn main() {}
+//! Project commands: `cargo xtask dev | test | package | measure | admin-key`.
+//!
+//! Every command installs what it needs first (the Python virtualenv with
+//! moto, the SAM CLI, cfn-lint, cargo-lambda and zig, pinned in
+//! infra/requirements.txt), so a fresh clone needs only Rust and Python 3.
+
+// Reporting sizes and timings only; money never passes through this crate.
+#![allow(clippy::float_arithmetic)]
+
+mod measure;
+mod toolchain;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+use toolchain::{Toolchain, run, step};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  dev [--port PORT]        the local stack on http://127.0.0.1:PORT (default 3000)
+  test                     every check CI runs: fmt, clippy, unit, property,
+                           integration and end-to-end tests, sam validate --lint
+  package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
+  measure                  release binary sizes and cold start to the first runtime poll
+  admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
+                           create an admin API key in a deployed stack (printed once)
+";
+
+fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| manifest.to_path_buf())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dev") => dev(&args[1..]),
+        Some("test") => test(),
+        Some("package") => package(&args[1..]),
+        Some("measure") => measure::run(&root()),
+        Some("admin-key") => admin_key(&args[1..]),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn dev(args: &[String]) -> Result<(), String> {
+    let port = match args {
+        [] => "3000".to_owned(),
+        [flag, port] if flag == "--port" && port.parse::<u16>().is_ok() => port.clone(),
+        _ => return Err("usage: cargo xtask dev [--port PORT]".into()),
+    };
+    let tools = Toolchain::ensure(&root())?;
+    step("building the dev stack");
+    run(cargo().args(["build", "--package", "partnerops-devstack", "--bin", "partnerops-dev"]))?;
+    step(&format!("starting the dev stack on port {port}"));
+    let binary = target_dir().join("debug/partnerops-dev");
+    run(tools.command(&binary).current_dir(root()).args(["--port", &port]))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+fn test() -> Result<(), String> {
+    let started = Instant::now();
+    let tools = Toolchain::ensure(&root())?;
+    let mut timings = Vec::new();
+    let mut timed = |name: &str, command: &mut Command| -> Result<(), String> {
+        step(name);
+        let t = Instant::now();
+        let result = run(command);
+        timings.push((name.to_owned(), t.elapsed().as_secs_f64()));
+        result
+    };
+    timed("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    timed(
+        "cargo clippy (warnings denied)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    let mut tests = cargo();
+    tests.args(["test", "--workspace", "--locked"]);
+    tools.apply_env(&mut tests);
+    timed("cargo test (unit, property, integration, end-to-end)", &mut tests)?;
+    timed(
+        "sam validate --lint",
+        tools.command(&tools.bin("sam")).current_dir(root()).args(["validate", "--lint", "--region", "us-east-1"]),
+    )?;
+    println!();
+    for (name, seconds) in timings {
+        println!("  {seconds:>7.1} s  {name}");
+    }
+    println!("  {:>7.1} s  total", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Every Lambda binary named in template.yaml.
+fn function_binaries() -> Result<Vec<String>, String> {
+    let template =
+        std::fs::read_to_string(root().join("template.yaml")).map_err(|e| format!("reading template.yaml: {e}"))?;
+    let binaries: Vec<String> =
+        template.lines().filter_map(|l| l.trim().strip_prefix("Binary:")).map(|b| b.trim().to_owned()).collect();
+    if binaries.is_empty() {
+        return Err("template.yaml names no function binaries".into());
+    }
+    Ok(binaries)
+}
+
+fn package(args: &[String]) -> Result<(), String> {
+    let arch = match args {
+        [] => "--arm64",
+        [flag] if flag == "--x86-64" => "--x86-64",
+        _ => return Err("usage: cargo xtask package [--x86-64]".into()),
+    };
+    let tools = Toolchain::ensure(&root())?;
+    if arch == "--arm64" {
+        tools.ensure_rust_target("aarch64-unknown-linux-gnu")?;
+    }
+    let mut command = tools.command(&tools.bin("cargo-lambda"));
+    command.current_dir(root()).args(["lambda", "build", "--release", arch]);
+    for binary in function_binaries()? {
+        command.args(["--bin", &binary]);
+    }
+    step("cargo lambda build --release for every function");
+    run(&mut command)?;
+    let out = target_dir().join("lambda");
+    for binary in function_binaries()? {
+        let path = out.join(&binary).join("bootstrap");
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!("  {binary:<20} {:>8.2} MiB  {}", size as f64 / 1_048_576.0, path.display());
+    }
+    println!("\nDeploy with: sam build && sam deploy --guided   (see README.md)");
+    Ok(())
+}
+
+fn admin_key(args: &[String]) -> Result<(), String> {
+    let tools = Toolchain::ensure(&root())?;
+    let mut stack = None;
+    let mut table = None;
+    let mut region = None;
+    let mut label = "admin (cargo xtask admin-key)".to_owned();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?.clone();
+        match flag.as_str() {
+            "--stack" => stack = Some(value),
+            "--table" => table = Some(value),
+            "--region" => region = Some(value),
+            "--label" => label = value,
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let table = match (table, stack) {
+        (Some(table), _) => table,
+        (None, Some(stack)) => {
+            step(&format!("reading the table name from stack {stack}"));
+            let mut command = tools.command(&tools.bin("sam"));
+            command.args(["list", "stack-outputs", "--stack-name", &stack, "--output", "json"]);
+            if let Some(region) = &region {
+                command.args(["--region", region]);
+            }
+            let output = command.output().map_err(|e| format!("running sam: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "sam list stack-outputs failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            toolchain::output_value(&String::from_utf8_lossy(&output.stdout), "TableName")
+                .ok_or("stack has no TableName output")?
+        }
+        (None, None) => return Err("give --stack NAME or --table NAME".into()),
+    };
+    step("building the key tool");
+    run(cargo().args(["build", "--quiet", "--package", "partnerops-devstack", "--bin", "partnerops-admin-key"]))?;
+    let mut command = Command::new(target_dir().join("debug/partnerops-admin-key"));
+    command.args(["--table", &table, "--label", &label]);
+    if let Some(region) = region {
+        command.env("AWS_REGION", region);
+    }
+    run(&mut command)
+}

@@ -102,7 +102,11 @@ async fn resolve(state: &AppState, key_id: &KeyId) -> Result<Option<Resolved>, P
         _ => false,
     };
     let resolved = Resolved {
-        principal: Principal { key_id: record.key_id.clone(), role: record.role, partner_id: record.partner_id.clone() },
+        principal: Principal {
+            key_id: record.key_id.clone(),
+            role: record.role,
+            partner_id: record.partner_id.clone(),
+        },
         hash: record.hash,
         revoked: record.revoked_at.is_some(),
         suspended,
@@ -115,9 +119,16 @@ async fn resolve(state: &AppState, key_id: &KeyId) -> Result<Option<Resolved>, P
 /// Middleware for every `/v1` route: 401 without a valid key, 403
 /// `partner_suspended` for a suspended partner's key; otherwise the
 /// `Principal` is put in the request's extensions.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Result<Response, Problem> {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, Problem> {
     let presented = bearer(&request).ok_or_else(Problem::unauthenticated)?;
-    let key_id = key_id_of(presented).ok_or_else(Problem::unauthenticated)?;
+    if presented.is_empty() {
+        return Err(Problem::unauthenticated());
+    }
+    let key_id = key_id_of(presented);
     let resolved = resolve(&state, &key_id).await?.ok_or_else(Problem::unauthenticated)?;
     if resolved.revoked || !resolved.hash.matches(presented) {
         return Err(Problem::unauthenticated());

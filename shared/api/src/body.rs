@@ -16,10 +16,8 @@ pub struct ApiJson<T>(pub T);
 
 /// Reads at most 64 KiB; a declared or actual larger body is a 413.
 pub async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(Problem::payload_too_large());
     }

@@ -54,10 +54,8 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     let Some(raw_key) = request.headers().get(HEADER) else {
         return Ok(next.run(request).await);
     };
-    let client_key = raw_key
-        .to_str()
-        .map_err(|_| Problem::field("Idempotency-Key", "must be visible ASCII"))?
-        .to_owned();
+    let client_key =
+        raw_key.to_str().map_err(|_| Problem::field("Idempotency-Key", "must be visible ASCII"))?.to_owned();
     if client_key.is_empty() || client_key.chars().count() > MAX_KEY_CHARS {
         return Err(Problem::field("Idempotency-Key", "must be 1-255 characters"));
     }

@@ -13,7 +13,9 @@ pub fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Prob
         None => DEFAULT_LIMIT,
         Some(raw) => match raw.parse::<u16>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(Problem::field("limit", "must be a whole number from 1 to 100")),
+            _ => {
+                return Err(Problem::field("limit", "must be a whole number from 1 to 100"));
+            }
         },
     };
     let cursor = match query.get("cursor") {

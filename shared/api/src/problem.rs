@@ -9,8 +9,14 @@ use serde_json::{Map, Value};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+/// A problem response. Boxed: handlers return `Result<_, Problem>` on every
+/// path, and the happy path should not pay for the error's size.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemBody>);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
@@ -25,7 +31,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemBody {
             kind: format!("urn:partnerops:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
@@ -33,11 +39,11 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             extra: Map::new(),
-        }
+        }))
     }
 
     pub fn with(mut self, member: &str, value: impl Into<Value>) -> Self {
-        self.extra.insert(member.to_owned(), value.into());
+        self.0.extra.insert(member.to_owned(), value.into());
         self
     }
 
@@ -46,7 +52,11 @@ impl Problem {
     }
 
     pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "A valid API key is required: Authorization: Bearer <key>.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "A valid API key is required: Authorization: Bearer <key>.",
+        )
     }
 
     pub fn forbidden() -> Self {
@@ -87,7 +97,9 @@ impl Problem {
             1 => "1 field is invalid.".to_owned(),
             n => format!("{n} fields are invalid."),
         };
-        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail);
+        problem.0.errors = errors;
+        problem
     }
 
     pub fn field(field: &str, message: &str) -> Self {
@@ -103,11 +115,27 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side; it is safe to retry.")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side; it is safe to retry.",
+        )
     }
 
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "Too many concurrent changes to the same record; retry shortly.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many concurrent changes to the same record; retry shortly.",
+        )
+    }
+}
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemBody;
+
+    fn deref(&self) -> &ProblemBody {
+        &self.0
     }
 }
 
@@ -124,7 +152,9 @@ impl IntoResponse for Problem {
 impl From<StoreError> for Problem {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::InvalidCursor => Problem::bad_request("invalid_cursor", "The cursor is not valid for this list."),
+            StoreError::InvalidCursor => {
+                Problem::bad_request("invalid_cursor", "The cursor is not valid for this list.")
+            }
             StoreError::Conflict(what) => {
                 tracing::warn!(conflict = what, "write conflict not resolved by retries");
                 Problem::unavailable()

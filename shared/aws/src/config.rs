@@ -15,17 +15,31 @@ pub struct Config {
 
 impl Config {
     /// Reads `TABLE_NAME`, `EVENT_BUS_NAME` (default `partnerops`) and the
-    /// program terms (`PARTNEROPS_PROGRAM`, default `infra/program.toml`).
+    /// program terms (see [`program_terms`]).
     pub fn from_env() -> anyhow::Result<Self> {
         let table_name = std::env::var("TABLE_NAME").context("TABLE_NAME is not set: the DynamoDB table to use")?;
         let event_bus_name = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "partnerops".to_owned());
-        let terms = load_terms(&program_path())?;
+        let terms = program_terms()?;
         Ok(Self { table_name, event_bus_name, terms })
     }
 }
 
-pub fn program_path() -> PathBuf {
-    std::env::var_os("PARTNEROPS_PROGRAM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_PROGRAM_PATH))
+/// The terms compiled into every binary: `infra/program.toml` as it was at
+/// build time. A deployed function uses these unless `PARTNEROPS_PROGRAM`
+/// names another file.
+pub const EMBEDDED_PROGRAM: &str = include_str!("../../../infra/program.toml");
+
+/// Program terms from `PARTNEROPS_PROGRAM` if set, else `infra/program.toml`
+/// in the working directory if present, else the embedded copy.
+pub fn program_terms() -> anyhow::Result<ProgramTerms> {
+    if let Some(path) = std::env::var_os("PARTNEROPS_PROGRAM") {
+        return load_terms(std::path::Path::new(&path));
+    }
+    let local = PathBuf::from(DEFAULT_PROGRAM_PATH);
+    if local.is_file() {
+        return load_terms(&local);
+    }
+    ProgramTerms::from_toml(EMBEDDED_PROGRAM).context("invalid embedded program terms")
 }
 
 /// Loads and validates program terms; the error names the file and the key.

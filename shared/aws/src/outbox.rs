@@ -2,15 +2,15 @@
 //! transaction as the state change that caused them, and `outbox-relay`
 //! publishes them from the table's stream to EventBridge.
 
-use crate::store::items::{OUTBOX_SK, outbox_pk};
-pub use crate::store::items::OutboxItem;
 use crate::store::OUTBOX_RETENTION_DAYS;
+pub use crate::store::items::OutboxItem;
+use crate::store::items::{OUTBOX_SK, outbox_pk};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use chrono::Duration;
-use partnerops_domain::event::{DomainEvent, EVENT_SOURCE};
 use partnerops_domain::Timestamp;
+use partnerops_domain::event::{DomainEvent, EVENT_SOURCE};
 
 /// EventBridge accepts at most ten entries per `PutEvents` call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
@@ -40,7 +40,12 @@ pub struct OutboundEvent {
 
 impl From<OutboxItem> for OutboundEvent {
     fn from(item: OutboxItem) -> Self {
-        Self { event_id: item.event_id, detail_type: item.detail_type, detail: item.detail, occurred_at: item.occurred_at }
+        Self {
+            event_id: item.event_id,
+            detail_type: item.detail_type,
+            detail: item.detail,
+            occurred_at: item.occurred_at,
+        }
     }
 }
 
@@ -78,13 +83,8 @@ impl EventPublisher for EventBridgePublisher {
                     .build()
             })
             .collect();
-        let output = self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .context("EventBridge PutEvents")?;
+        let output =
+            self.client.put_events().set_entries(Some(entries)).send().await.context("EventBridge PutEvents")?;
         let results = output.entries();
         Ok((0..events.len())
             .map(|i| results.get(i).is_some_and(|r| r.error_code().is_none() && r.event_id().is_some()))

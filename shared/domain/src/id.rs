@@ -41,6 +41,10 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            pub fn from_ulid(ulid: Ulid) -> Self {
+                Self(format!("{}{}", $prefix, ulid.to_string().to_ascii_lowercase()))
+            }
         }
 
         impl fmt::Display for $name {

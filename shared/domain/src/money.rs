@@ -132,10 +132,8 @@ pub fn parse_minor_units(amount: &str, minor_digits: u8) -> Result<i64, MoneyErr
     let mut minor: i64 = 0;
     let padded = fraction.bytes().chain(std::iter::repeat(b'0')).take(usize::from(minor_digits));
     for digit in whole.bytes().chain(padded) {
-        minor = minor
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(i64::from(digit - b'0')))
-            .ok_or(MoneyError::TooLarge)?;
+        minor =
+            minor.checked_mul(10).and_then(|m| m.checked_add(i64::from(digit - b'0'))).ok_or(MoneyError::TooLarge)?;
     }
     Ok(minor)
 }

@@ -1,8 +1,8 @@
 //! Partners, their tiers and certifications.
 
+use crate::Timestamp;
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::CertificationId;
-use crate::Timestamp;
 use email_address::EmailAddress;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -17,11 +17,7 @@ impl PartnerId {
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let ok_len = (2..=64).contains(&raw.len());
         let ok_chars = raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok_len && ok_chars {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err("must match [a-z0-9-]{2,64}")
-        }
+        if ok_len && ok_chars { Ok(Self(raw.to_owned())) } else { Err("must match [a-z0-9-]{2,64}") }
     }
 
     pub fn as_str(&self) -> &str {
@@ -287,9 +283,8 @@ pub fn new_certification(
             None
         }
     });
-    let expires_at = errors
-        .required("expires_at", draft.expires_at)
-        .and_then(|t| errors.check("expires_at", Timestamp::parse(&t)));
+    let expires_at =
+        errors.required("expires_at", draft.expires_at).and_then(|t| errors.check("expires_at", Timestamp::parse(&t)));
     let cert = (|| Some(Certification { id, partner_id, name: name?, expires_at: expires_at?, created_at: now }))();
     errors.finish(cert)
 }
@@ -327,9 +322,16 @@ mod tests {
 
     #[test]
     fn patch_changes_only_given_fields() {
-        let draft = PartnerDraft { id: Some("acme".into()), name: Some("Acme".into()), tier: Some("gold".into()), ..Default::default() };
+        let draft = PartnerDraft {
+            id: Some("acme".into()),
+            name: Some("Acme".into()),
+            tier: Some("gold".into()),
+            ..Default::default()
+        };
         let partner = new_partner(draft, now()).unwrap();
-        let patched = patch_partner(partner, PartnerPatchDraft { status: Some("suspended".into()), ..Default::default() }, now()).unwrap();
+        let patched =
+            patch_partner(partner, PartnerPatchDraft { status: Some("suspended".into()), ..Default::default() }, now())
+                .unwrap();
         assert!(patched.is_suspended());
         assert_eq!(patched.tier, Tier::Gold);
         assert_eq!(patched.motions, vec![Motion::Referral]);

@@ -158,7 +158,9 @@ impl RejectionReason {
     pub fn detail(self) -> &'static str {
         match self {
             Self::ProspectAlreadyReferred => "This prospect was already referred by another partner.",
-            Self::RegisteredByAnotherPartner => "This prospect is covered by another partner's approved deal registration.",
+            Self::RegisteredByAnotherPartner => {
+                "This prospect is covered by another partner's approved deal registration."
+            }
             Self::ExistingCustomer => "This prospect is already a customer.",
         }
     }
@@ -265,10 +267,8 @@ pub fn decide_referral_intake(
     if let Some(claim) = live_claim.filter(|c| &c.partner_id == partner_id) {
         return IntakeDecision::AlreadyReferred(claim.referral_id.clone());
     }
-    let protected_by_other = standing
-        .registration
-        .as_ref()
-        .is_some_and(|r| &r.partner_id != partner_id && now < r.protected_until);
+    let protected_by_other =
+        standing.registration.as_ref().is_some_and(|r| &r.partner_id != partner_id && now < r.protected_until);
     let reason = if standing.existing_customer {
         Some(RejectionReason::ExistingCustomer)
     } else if protected_by_other {

@@ -296,12 +296,17 @@ fn tier(key: &str, raw: &str) -> Result<Tier, TermsError> {
     Tier::parse(raw).map_err(|m| TermsError::new(key, format!("`{raw}` {m}")))
 }
 
-fn money_map(key: &str, raw: &BTreeMap<String, String>, allow_zero: bool) -> Result<BTreeMap<Currency, i64>, TermsError> {
+fn money_map(
+    key: &str,
+    raw: &BTreeMap<String, String>,
+    allow_zero: bool,
+) -> Result<BTreeMap<Currency, i64>, TermsError> {
     let mut out = BTreeMap::new();
     for (code, amount) in raw {
         let entry = format!("{key}.{code}");
         let currency = Currency::parse(code).map_err(|e| TermsError::new(&entry, e.to_string()))?;
-        let minor = parse_minor_units(amount, currency.minor_digits()).map_err(|e| TermsError::new(&entry, e.to_string()))?;
+        let minor =
+            parse_minor_units(amount, currency.minor_digits()).map_err(|e| TermsError::new(&entry, e.to_string()))?;
         if minor == 0 && !allow_zero {
             return Err(TermsError::new(&entry, "must be greater than 0"));
         }
@@ -317,12 +322,21 @@ fn email_list(key: &str, raw: Vec<String>) -> Result<Vec<String>, TermsError> {
         .collect()
 }
 
-fn rate(key: &str, motion: &str, role: &str, rate_bps: u32, flat: &BTreeMap<String, String>, cap: &BTreeMap<String, String>) -> Result<PayoutRate, TermsError> {
+fn rate(
+    key: &str,
+    motion: &str,
+    role: &str,
+    rate_bps: u32,
+    flat: &BTreeMap<String, String>,
+    cap: &BTreeMap<String, String>,
+) -> Result<PayoutRate, TermsError> {
     let motion = Motion::parse(motion).map_err(|m| TermsError::new(format!("{key}.motion"), m))?;
     let role = match role {
         "sourced" => AttributionRole::Sourced,
         "influenced" => AttributionRole::Influenced,
-        _ => return Err(TermsError::new(format!("{key}.role"), "must be sourced or influenced")),
+        _ => {
+            return Err(TermsError::new(format!("{key}.role"), "must be sourced or influenced"));
+        }
     };
     Ok(PayoutRate {
         motion,
@@ -341,8 +355,18 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
     let w = raw.sla.windows_hours;
     let max_window = 24 * 365;
     let windows = SlaWindows {
-        opportunity_creation: in_range("sla.windows_hours.opportunity_creation", w.opportunity_creation, 1, max_window)?,
-        registration_decision: in_range("sla.windows_hours.registration_decision", w.registration_decision, 1, max_window)?,
+        opportunity_creation: in_range(
+            "sla.windows_hours.opportunity_creation",
+            w.opportunity_creation,
+            1,
+            max_window,
+        )?,
+        registration_decision: in_range(
+            "sla.windows_hours.registration_decision",
+            w.registration_decision,
+            1,
+            max_window,
+        )?,
         notes_update: in_range("sla.windows_hours.notes_update", w.notes_update, 1, max_window)?,
         partner_follow_up: in_range("sla.windows_hours.partner_follow_up", w.partner_follow_up, 1, max_window)?,
     };
@@ -401,9 +425,13 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
     let mut overrides: Vec<PayoutOverride> = Vec::new();
     for (i, o) in p.overrides.iter().enumerate() {
         let key = format!("payouts.overrides[{i}]");
-        let partner_id = PartnerId::parse(&o.partner_id).map_err(|m| TermsError::new(format!("{key}.partner_id"), m))?;
+        let partner_id =
+            PartnerId::parse(&o.partner_id).map_err(|m| TermsError::new(format!("{key}.partner_id"), m))?;
         let parsed = rate(&key, &o.motion, &o.role, o.rate_bps, &o.flat, &o.cap)?;
-        if overrides.iter().any(|x| x.partner_id == partner_id && x.rate.motion == parsed.motion && x.rate.role == parsed.role) {
+        if overrides
+            .iter()
+            .any(|x| x.partner_id == partner_id && x.rate.motion == parsed.motion && x.rate.role == parsed.role)
+        {
             return Err(TermsError::new(key, "repeats a (partner_id, motion, role) given earlier"));
         }
         overrides.push(PayoutOverride { partner_id, rate: parsed });

@@ -18,9 +18,7 @@ impl Timestamp {
 
     /// Parses RFC 3339 with any offset and normalises to UTC.
     pub fn parse(value: &str) -> Result<Self, TimestampError> {
-        DateTime::parse_from_rfc3339(value)
-            .map(|t| Self(t.with_timezone(&Utc)))
-            .map_err(|_| TimestampError)
+        DateTime::parse_from_rfc3339(value).map(|t| Self(t.with_timezone(&Utc))).map_err(|_| TimestampError)
     }
 
     pub fn from_unix_millis(millis: i64) -> Option<Self> {

@@ -24,9 +24,7 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::id::{KeyId, ReferralId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
-use partnerops_domain::referral::{
-    AcceptedReferral, ProspectStanding, RegistrationProtection, RejectedReferral,
-};
+use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, RegistrationProtection, RejectedReferral};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -110,10 +108,8 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => {
                 if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error() {
-                    let failed = cancel
-                        .cancellation_reasons()
-                        .iter()
-                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let failed =
+                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
                     if let Some(index) = failed {
                         return Err(StoreError::Conflict(names.get(index).copied().unwrap_or("an item")));
                     }
@@ -159,11 +155,8 @@ impl DynamoStore {
             if let Some(mut responses) = output.responses {
                 found.extend(responses.remove(&self.table).unwrap_or_default());
             }
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
+            pending =
+                output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             if !pending.is_empty() {
                 backoff(attempt).await;
             }
@@ -265,7 +258,9 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => Ok(false),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
             Err(e) => Err(unexpected("UpdateItem")(e)),
         }
     }
@@ -398,7 +393,10 @@ impl Store for DynamoStore {
 
     async fn record_rejected_referral(&self, rejected: &RejectedReferral) -> Result<(), StoreError> {
         let items = vec![
-            self.put(to_item(&ReferralItem::new(rejected.referral.clone(), Vec::new()))?, Some("attribute_not_exists(PK)"))?,
+            self.put(
+                to_item(&ReferralItem::new(rejected.referral.clone(), Vec::new()))?,
+                Some("attribute_not_exists(PK)"),
+            )?,
             self.put(to_item(&outbox_item(&rejected.event))?, Some("attribute_not_exists(PK)"))?,
         ];
         self.transact(items, &["the referral", "the outbox"]).await
@@ -468,7 +466,8 @@ impl Store for DynamoStore {
             Ok(_) => Ok(IdempotencyBegin::Started),
             Err(SdkError::ServiceError(service)) => match service.into_err() {
                 PutItemError::ConditionalCheckFailedException(failed) => {
-                    let old: IdempotencyItem = from_item(failed.item.context("condition failed without the old item")?)?;
+                    let old: IdempotencyItem =
+                        from_item(failed.item.context("condition failed without the old item")?)?;
                     Ok(match (old.request_hash == idem.request_hash, old.response) {
                         (false, _) => IdempotencyBegin::Mismatch,
                         (true, Some(response)) => IdempotencyBegin::Completed(response),
@@ -481,7 +480,12 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn idempotency_complete(&self, idem: &IdempotencyKey, response: &StoredResponse, now: Timestamp) -> Result<(), StoreError> {
+    async fn idempotency_complete(
+        &self,
+        idem: &IdempotencyKey,
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let item = to_item(&IdempotencyItem {
             pk: idempotency_pk(&idem.record_key),
             sk: IDEMPOTENCY_SK.into(),
@@ -527,7 +531,10 @@ mod tests {
         ]);
         let cursor = encode_cursor(&last).unwrap();
         assert_eq!(decode_cursor(&cursor, GSI1PK, GSI1SK, "PARTNER#alpha#REFERRALS").unwrap(), last);
-        assert!(matches!(decode_cursor(&cursor, GSI1PK, GSI1SK, "PARTNER#beta#REFERRALS"), Err(StoreError::InvalidCursor)));
+        assert!(matches!(
+            decode_cursor(&cursor, GSI1PK, GSI1SK, "PARTNER#beta#REFERRALS"),
+            Err(StoreError::InvalidCursor)
+        ));
         assert!(matches!(decode_cursor(&cursor, GSI2PK, GSI2SK, "REFERRALS"), Err(StoreError::InvalidCursor)));
         assert!(matches!(decode_cursor("%%%", GSI1PK, GSI1SK, "x"), Err(StoreError::InvalidCursor)));
     }

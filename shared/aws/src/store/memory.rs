@@ -165,9 +165,10 @@ impl Store for MemoryStore {
         if state.referrals.contains_key(&rejected.referral.id) {
             return Err(StoreError::Conflict("the referral"));
         }
-        state
-            .referrals
-            .insert(rejected.referral.id.clone(), ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new() });
+        state.referrals.insert(
+            rejected.referral.id.clone(),
+            ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new() },
+        );
         state.outbox.push(outbox_item(&rejected.event));
         Ok(())
     }
@@ -206,11 +207,8 @@ impl Store for MemoryStore {
             }
             _ => None,
         };
-        let items = window
-            .into_iter()
-            .filter(|r| query.status.is_none_or(|s| r.referral.status == s))
-            .cloned()
-            .collect();
+        let items =
+            window.into_iter().filter(|r| query.status.is_none_or(|s| r.referral.status == s)).cloned().collect();
         Ok(Page { items, next_cursor })
     }
 
@@ -218,11 +216,13 @@ impl Store for MemoryStore {
         let mut state = self.state();
         let expires = now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds();
         match state.idempotency.get(&key.record_key) {
-            Some((hash, response, ttl)) if *ttl > now.unix_seconds() => Ok(match (hash == &key.request_hash, response) {
-                (false, _) => IdempotencyBegin::Mismatch,
-                (true, Some(r)) => IdempotencyBegin::Completed(r.clone()),
-                (true, None) => IdempotencyBegin::InProgress,
-            }),
+            Some((hash, response, ttl)) if *ttl > now.unix_seconds() => {
+                Ok(match (hash == &key.request_hash, response) {
+                    (false, _) => IdempotencyBegin::Mismatch,
+                    (true, Some(r)) => IdempotencyBegin::Completed(r.clone()),
+                    (true, None) => IdempotencyBegin::InProgress,
+                })
+            }
             _ => {
                 state.idempotency.insert(key.record_key.clone(), (key.request_hash.clone(), None, expires));
                 Ok(IdempotencyBegin::Started)
@@ -230,7 +230,12 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse, now: Timestamp) -> Result<(), StoreError> {
+    async fn idempotency_complete(
+        &self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let expires = now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds();
         self.state()
             .idempotency

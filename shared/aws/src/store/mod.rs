@@ -128,7 +128,12 @@ pub trait Store: Send + Sync {
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError>;
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
-    async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse, now: Timestamp) -> Result<(), StoreError>;
+    async fn idempotency_complete(
+        &self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     async fn idempotency_abandon(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
 }
 

@@ -79,7 +79,8 @@ fn the_same_partner_within_the_window_gets_its_first_referral() {
 
 #[test]
 fn another_partner_within_the_window_is_rejected() {
-    let standing = ProspectStanding { referral_claim: Some(claim("beta", "2027-01-01T00:00:00Z")), ..Default::default() };
+    let standing =
+        ProspectStanding { referral_claim: Some(claim("beta", "2027-01-01T00:00:00Z")), ..Default::default() };
     let decision = decide(&standing, "2026-11-22T00:00:00Z");
     assert_eq!(rejection(&decision), Some(RejectionReason::ProspectAlreadyReferred));
     let IntakeDecision::Rejected(r) = decision else { panic!() };
@@ -100,11 +101,17 @@ fn existing_customers_and_protected_registrations_win_over_referrals() {
     let standing = ProspectStanding {
         existing_customer: true,
         referral_claim: Some(claim("beta", "2027-01-01T00:00:00Z")),
-        registration: Some(RegistrationProtection { partner_id: partner("beta"), protected_until: at("2027-01-01T00:00:00Z") }),
+        registration: Some(RegistrationProtection {
+            partner_id: partner("beta"),
+            protected_until: at("2027-01-01T00:00:00Z"),
+        }),
     };
     assert_eq!(rejection(&decide(&standing, "2026-11-22T00:00:00Z")), Some(RejectionReason::ExistingCustomer));
     let standing = ProspectStanding { existing_customer: false, ..standing };
-    assert_eq!(rejection(&decide(&standing, "2026-11-22T00:00:00Z")), Some(RejectionReason::RegisteredByAnotherPartner));
+    assert_eq!(
+        rejection(&decide(&standing, "2026-11-22T00:00:00Z")),
+        Some(RejectionReason::RegisteredByAnotherPartner)
+    );
 }
 
 #[test]
@@ -122,7 +129,12 @@ fn own_or_expired_registrations_do_not_block() {
 fn validation_reports_every_bad_field_with_its_path() {
     let bad = ReferralDraft {
         company: Some(CompanyDraft { name: Some(" ".into()), domain: Some("gmail.com".into()) }),
-        contact: Some(ContactDraft { name: None, email: Some("not-an-email".into()), title: None, phone: Some("1".repeat(33)) }),
+        contact: Some(ContactDraft {
+            name: None,
+            email: Some("not-an-email".into()),
+            title: None,
+            phone: Some("1".repeat(33)),
+        }),
         motion: Some("resell".into()),
         notes: Some("x".repeat(4001)),
         consent: Some(false),
@@ -132,7 +144,17 @@ fn validation_reports_every_bad_field_with_its_path() {
     let fields: Vec<_> = errors.as_slice().iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["company.name", "company.domain", "contact.name", "contact.email", "contact.phone", "motion", "notes", "external_ref", "consent"]
+        [
+            "company.name",
+            "company.domain",
+            "contact.name",
+            "contact.email",
+            "contact.phone",
+            "motion",
+            "notes",
+            "external_ref",
+            "consent"
+        ]
     );
 }
 

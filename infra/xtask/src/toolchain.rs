@@ -1,0 +1,117 @@
+//! The local toolchain in `.venv`: created on first use, reinstalled only
+//! when infra/requirements.txt changes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn step(message: &str) {
+    println!("==> {message}");
+}
+
+pub fn run(command: &mut Command) -> Result<(), String> {
+    let status = command.status().map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{:?} failed ({status})", command.get_program())) }
+}
+
+pub struct Toolchain {
+    venv: PathBuf,
+}
+
+fn fingerprint(text: &str) -> String {
+    // FNV-1a: only detects edits to the requirements file.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+impl Toolchain {
+    pub fn ensure(root: &Path) -> Result<Self, String> {
+        let venv = root.join(".venv");
+        let requirements = root.join("infra/requirements.txt");
+        let wanted = fingerprint(
+            &std::fs::read_to_string(&requirements).map_err(|e| format!("reading {}: {e}", requirements.display()))?,
+        );
+        let stamp = venv.join(".partnerops-requirements");
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+            && venv.join("bin/moto_server").is_file()
+        {
+            return Ok(Self { venv });
+        }
+        if !venv.join("bin/python").is_file() {
+            step("creating the Python virtualenv .venv");
+            run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+                .map_err(|e| format!("{e}: Python 3.9+ with the venv module is required"))?;
+        }
+        step("installing the local toolchain from infra/requirements.txt (moto, SAM CLI, cfn-lint, cargo-lambda, zig)");
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--progress-bar", "off", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+        Ok(Self { venv })
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.venv.join("bin").join(name)
+    }
+
+    /// The environment every tool and test gets: the venv first on PATH (so
+    /// cargo-lambda finds zig), moto's location, no SAM telemetry.
+    pub fn apply_env(&self, command: &mut Command) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.venv.join("bin")];
+        paths.extend(std::env::split_paths(&path));
+        if let Ok(joined) = std::env::join_paths(paths) {
+            command.env("PATH", joined);
+        }
+        command.env("PARTNEROPS_MOTO_SERVER", self.bin("moto_server"));
+        command.env("SAM_CLI_TELEMETRY", "0");
+    }
+
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        self.apply_env(&mut command);
+        command
+    }
+
+    pub fn ensure_rust_target(&self, target: &str) -> Result<(), String> {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == target))
+            .unwrap_or(false);
+        if installed {
+            return Ok(());
+        }
+        step(&format!("adding the Rust target {target}"));
+        run(Command::new("rustup").args(["target", "add", target])).map_err(|_| {
+            format!(
+                "the Rust standard library for {target} is not installed and could not be downloaded \
+                 (rustup target add {target}). Install it on a machine with access to static.rust-lang.org, \
+                 or build for x86-64 with `cargo xtask package --x86-64` and set Architectures: [x86_64] in template.yaml."
+            )
+        })
+    }
+}
+
+/// The `OutputValue` for `key` in `sam list stack-outputs --output json`.
+pub fn output_value(json: &str, key: &str) -> Option<String> {
+    let outputs: Vec<serde_json::Value> = serde_json::from_str(json).ok()?;
+    outputs
+        .iter()
+        .find(|o| o.get("OutputKey").and_then(|k| k.as_str()) == Some(key))
+        .and_then(|o| o.get("OutputValue")?.as_str().map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_stack_outputs() {
+        let json = r#"[{"OutputKey":"ApiUrl","OutputValue":"https://x"},{"OutputKey":"TableName","OutputValue":"prod-Table-1"}]"#;
+        assert_eq!(super::output_value(json, "TableName").as_deref(), Some("prod-Table-1"));
+        assert_eq!(super::output_value(json, "Missing"), None);
+        assert_eq!(super::output_value("not json", "TableName"), None);
+    }
+}
