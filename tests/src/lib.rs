@@ -1,1 +1,146 @@
+// A test harness: a failed set-up step should stop the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+//! Test harness: one moto server per test binary, one freshly provisioned
+//! dev stack per test (its own table, bus and queues, so tests run in
+//! parallel), and a small HTTP client for the stack's routes.
+
+use partnerops_aws::config::load_terms;
+use partnerops_devstack::moto::{MotoServer, workspace_root};
+use partnerops_devstack::{DevStack, Options, start};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static MOTO: OnceLock<MotoServer> = OnceLock::new();
+static STACKS: AtomicU32 = AtomicU32::new(0);
+
+/// The moto endpoint shared by every test in this binary.
+pub fn moto_endpoint() -> String {
+    MOTO.get_or_init(|| {
+        let log = std::env::temp_dir().join(format!("partnerops-moto-{}.log", std::process::id()));
+        MotoServer::spawn(&log).unwrap_or_else(|e| panic!("cannot start moto for the tests: {e:#}"))
+    })
+    .endpoint
+    .clone()
+}
+
+/// A unique stack name: tests share moto, never resources.
+pub fn unique_stack() -> String {
+    format!("t{}-{}", std::process::id(), STACKS.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn terms_options() -> Options {
+    let terms = load_terms(&workspace_root().join("infra/program.toml")).expect("program terms");
+    Options::new(terms)
+}
+
+pub struct TestStack {
+    pub stack: DevStack,
+    pub http: reqwest::Client,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// The `field` of every entry in a problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TestStack {
+    pub async fn start() -> Self {
+        let mut options = terms_options();
+        let name = unique_stack();
+        options.endpoint = Some(moto_endpoint());
+        options.parameter_overrides.insert("EventBusName".into(), format!("{name}-bus"));
+        options.stack_name = name;
+        let stack = start(options).await.unwrap_or_else(|e| panic!("dev stack did not start: {e:#}"));
+        Self { stack, http: reqwest::Client::new() }
+    }
+
+    pub fn admin(&self) -> String {
+        self.stack.admin_key.clone()
+    }
+
+    pub async fn send(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.stack.url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request to the dev stack");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("response body");
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.send(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// Creates a partner and returns a partner key for it.
+    pub async fn partner(&self, id: &str, tier: &str) -> String {
+        let created = self
+            .post(
+                "/v1/admin/partners",
+                &self.admin(),
+                json!({ "id": id, "name": format!("Partner {id}"), "tier": tier }),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        self.key("partner", Some(id)).await
+    }
+
+    pub async fn key(&self, role: &str, partner_id: Option<&str>) -> String {
+        let mut body = json!({ "role": role, "label": "test" });
+        if let Some(partner) = partner_id {
+            body["partner_id"] = json!(partner);
+        }
+        let created = self.post("/v1/admin/keys", &self.admin(), body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        created.body["key"].as_str().expect("key in response").to_owned()
+    }
+
+    pub async fn tick(&self) -> Value {
+        self.send(Method::POST, "/_dev/tick", None, None).await.body
+    }
+}
+
+/// A valid referral body for `domain`.
+pub fn referral(domain: &str) -> Value {
+    json!({
+        "company": { "name": "Acme Corp", "domain": domain },
+        "contact": { "name": "Jane Doe", "email": "jane@acme.com", "title": "CFO", "phone": "+15551234567" },
+        "motion": "referral",
+        "notes": "Met at the summit.",
+        "consent": true,
+        "external_ref": "CRM-123"
+    })
+}
+
+pub fn repo_file(path: &str) -> std::path::PathBuf {
+    workspace_root().join(path)
+}

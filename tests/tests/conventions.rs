@@ -1,0 +1,227 @@
+//! End-to-end: authentication, roles, admin routes and the HTTP conventions
+//! of SPEC §3, §4 and §11 through the dev stack.
+
+use partnerops_e2e::{TestStack, referral};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn keys_authenticate_authorise_and_revoke() {
+    let t = TestStack::start().await;
+    let alpha = t.partner("alpha", "gold").await;
+
+    let missing = t.send(Method::GET, "/v1/referrals", None, None).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.code(), "unauthenticated");
+    assert_eq!(missing.headers["content-type"], "application/problem+json");
+    assert_eq!(t.get("/v1/referrals", "pok_not-a-real-key").await.code(), "unauthenticated");
+
+    assert_eq!(
+        t.post("/v1/admin/partners", &alpha, json!({"id": "x1", "name": "X", "tier": "gold"})).await.code(),
+        "forbidden"
+    );
+
+    let created =
+        t.post("/v1/admin/keys", &t.admin(), json!({"role": "partner", "partner_id": "alpha", "label": "ci"})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let key = created.body["key"].as_str().unwrap().to_owned();
+    let key_id = created.body["key_id"].as_str().unwrap().to_owned();
+    assert!(key_id.starts_with("key_"));
+    assert!(key.len() >= 40, "at least 128 bits of secret");
+    assert_eq!(t.get("/v1/referrals", &key).await.status, StatusCode::OK);
+
+    let revoked = t.send(Method::DELETE, &format!("/v1/admin/keys/{key_id}"), Some(&t.admin()), None).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(t.get("/v1/referrals", &key).await.code(), "unauthenticated");
+    let again = t.send(Method::DELETE, "/v1/admin/keys/key_01kaqz8m2r0000000000000000", Some(&t.admin()), None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+
+    let bad = t.post("/v1/admin/keys", &t.admin(), json!({"role": "root", "partner_id": "nobody"})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.error_fields(), ["role", "partner_id"]);
+    let orphan = t.post("/v1/admin/keys", &t.admin(), json!({"role": "partner", "partner_id": "nobody"})).await;
+    assert_eq!(orphan.error_fields(), ["partner_id"]);
+}
+
+#[tokio::test]
+async fn suspended_partners_are_refused() {
+    let t = TestStack::start().await;
+    let alpha = t.partner("alpha", "gold").await;
+    let patched = t
+        .send(
+            Method::PATCH,
+            "/v1/admin/partners/alpha",
+            Some(&t.admin()),
+            Some(json!({"status": "suspended", "tier": "platinum"})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(patched.body["status"], "suspended");
+    assert_eq!(patched.body["tier"], "platinum");
+    let refused = t.post("/v1/referrals", &alpha, referral("acme.com")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.code(), "partner_suspended");
+    t.send(Method::PATCH, "/v1/admin/partners/alpha", Some(&t.admin()), Some(json!({"status": "active"}))).await;
+    assert_eq!(t.post("/v1/referrals", &alpha, referral("acme.com")).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn admin_routes_validate_and_conflict() {
+    let t = TestStack::start().await;
+    let admin = t.admin();
+    let body = json!({
+        "id": "acme-consulting", "name": "Acme Consulting", "tier": "gold", "motions": ["referral", "co_sell"],
+        "manager": {"name": "Pat Lee", "email": "pat@example.com", "slack_user_id": "U024BE7LH"},
+        "contact_email": "partners@acme-consulting.com"
+    });
+    let created = t.post("/v1/admin/partners", &admin, body.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(created.body["status"], "active");
+    assert_eq!(t.post("/v1/admin/partners", &admin, body).await.code(), "partner_exists");
+    let bad = t.post("/v1/admin/partners", &admin, json!({"id": "A!", "name": "", "tier": "diamond"})).await;
+    assert_eq!(bad.error_fields(), ["id", "name", "tier"]);
+    assert_eq!(t.get("/v1/admin/partners/acme-consulting", &admin).await.body["manager"]["name"], "Pat Lee");
+    assert_eq!(t.get("/v1/admin/partners/nobody", &admin).await.status, StatusCode::NOT_FOUND);
+
+    let cert = t
+        .post(
+            "/v1/admin/partners/acme-consulting/certifications",
+            &admin,
+            json!({"name": "deal_registration", "expires_at": "2027-12-31T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(cert.status, StatusCode::CREATED, "{:?}", cert.body);
+    assert!(cert.body["id"].as_str().unwrap().starts_with("cert_"));
+    let no_partner = t
+        .post(
+            "/v1/admin/partners/nobody/certifications",
+            &admin,
+            json!({"name": "x", "expires_at": "2027-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(no_partner.status, StatusCode::NOT_FOUND);
+
+    let too_many: Vec<String> = (0..1001).map(|i| format!("c{i}.com")).collect();
+    assert_eq!(t.post("/v1/admin/customers", &admin, json!({ "domains": too_many })).await.error_fields(), ["domains"]);
+    let marked = t
+        .post(
+            "/v1/admin/customers",
+            &admin,
+            json!({ "domains": ["https://www.Initech.com/", "initech.com", "a.b.co.uk"] }),
+        )
+        .await;
+    assert_eq!(marked.body["marked"], 2);
+    assert_eq!(marked.body["prospect_keys"], json!(["initech.com", "b.co.uk"]));
+}
+
+#[tokio::test]
+async fn bodies_are_checked_before_and_after_parsing() {
+    let t = TestStack::start().await;
+    let alpha = t.partner("alpha", "gold").await;
+    let url = format!("{}/v1/referrals", t.stack.url);
+
+    let huge = format!("{{\"notes\": \"{}\"}}", "x".repeat(70 * 1024));
+    let too_large = t
+        .http
+        .post(&url)
+        .bearer_auth(&alpha)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: serde_json::Value = too_large.json().await.unwrap();
+    assert_eq!(problem["code"], "payload_too_large");
+
+    let text =
+        t.http.post(&url).bearer_auth(&alpha).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(text.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let broken = t
+        .http
+        .post(&url)
+        .bearer_auth(&alpha)
+        .header("content-type", "application/json")
+        .body("{\"company\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(broken.json::<serde_json::Value>().await.unwrap()["code"], "malformed_json");
+
+    let mut typo = referral("acme.com");
+    typo["company"]["compnay"] = json!("Acme");
+    typo["status"] = json!("won");
+    typo["partner_id"] = json!("beta");
+    let unknown = t.post("/v1/referrals", &alpha, typo).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut fields = unknown.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["company.compnay", "partner_id", "status"]);
+
+    let invalid = t
+        .post(
+            "/v1/referrals",
+            &alpha,
+            json!({
+                "company": {"name": " ", "domain": "gmail.com"},
+                "contact": {"name": "Jane", "email": "not-an-email"},
+                "motion": "resell", "consent": false
+            }),
+        )
+        .await;
+    assert_eq!(invalid.code(), "validation_failed");
+    assert_eq!(invalid.error_fields(), ["company.name", "company.domain", "contact.email", "motion", "consent"]);
+    let list = t.get("/v1/referrals", &alpha).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 0, "a rejected body stores nothing");
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_response() {
+    let t = TestStack::start().await;
+    let alpha = t.partner("alpha", "gold").await;
+    let url = format!("{}/v1/referrals", t.stack.url);
+    let send = |key: &'static str, body: serde_json::Value| {
+        t.http.post(&url).bearer_auth(&alpha).header("idempotency-key", key).json(&body).send()
+    };
+    let first = send("retry-1", referral("acme.com")).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].clone();
+    let first_body = first.text().await.unwrap();
+    let replay = send("retry-1", referral("acme.com")).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::CREATED);
+    assert_eq!(replay.headers()["location"], location);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.text().await.unwrap(), first_body);
+
+    let reused = send("retry-1", referral("globex.com")).await.unwrap();
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reused.json::<serde_json::Value>().await.unwrap()["code"], "idempotency_key_reused");
+
+    let long = "k".repeat(256);
+    let too_long = t
+        .http
+        .post(&url)
+        .bearer_auth(&alpha)
+        .header("idempotency-key", long)
+        .json(&referral("x.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let list = t.get("/v1/referrals", &alpha).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "the replay created nothing");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let t = TestStack::start().await;
+    let missing = t.get("/v1/nothing-here", &t.admin()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.code(), "not_found");
+    let wrong = t.send(Method::PUT, "/v1/referrals", Some(&t.admin()), None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(t.send(Method::GET, "/_dev/health", None, None).await.status, StatusCode::OK);
+}
