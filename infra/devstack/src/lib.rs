@@ -42,8 +42,26 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
     vec![("referral-intake", referral_intake::routes()), ("admin", admin::routes())]
 }
 
-/// Functions the local stack runs for stream, queue and schedule triggers.
-pub const BACKGROUND_FUNCTIONS: &[&str] = &["outbox-relay"];
+/// What invokes each function, as the code is written: its routes, or the
+/// stream, queue or schedule its handler consumes. Tests hold template.yaml
+/// to exactly this, and the local stack refuses to start if they differ.
+pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
+    let mut triggers: BTreeMap<&'static str, Vec<EventSource>> = api_routes()
+        .into_iter()
+        .map(|(name, routes)| {
+            let events = partnerops_api::routes::route_table(&routes)
+                .into_iter()
+                .map(|(method, path)| EventSource::Http { method, path })
+                .collect();
+            (name, events)
+        })
+        .collect();
+    triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
+    for events in triggers.values_mut() {
+        events.sort();
+    }
+    triggers
+}
 
 pub struct Options {
     /// 0 picks a free port.
@@ -146,24 +164,29 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Checks that every function in the template has a local runner for each
-/// of its triggers, so a trigger added to the template cannot be silently
-/// ignored by the local stack.
+/// Checks that the template's functions and their triggers are exactly the
+/// ones the code serves.
 pub fn check_runners(template: &Template) -> anyhow::Result<()> {
-    let api: BTreeMap<&str, Vec<(String, String)>> =
-        api_routes().into_iter().map(|(name, routes)| (name, partnerops_api::routes::route_table(&routes))).collect();
+    let code = code_triggers();
+    let mut seen = Vec::new();
     for function in template.functions()? {
-        for event in &function.events {
-            let known = match event {
-                EventSource::Http { method, path } => {
-                    api.get(function.binary.as_str()).is_some_and(|r| r.contains(&(method.clone(), path.clone())))
-                }
-                EventSource::DynamoStream { .. } => function.binary == "outbox-relay",
-                EventSource::Schedule { .. } | EventSource::Sqs { .. } => false,
-            };
-            if !known {
-                bail!("{}: the local stack has no runner for {event:?}", function.logical_id);
-            }
+        let expected = code.get(function.binary.as_str()).with_context(|| {
+            format!("{}: no function crate has the binary {}", function.logical_id, function.binary)
+        })?;
+        if &function.events != expected {
+            bail!(
+                "{} ({}): template triggers {:?} differ from the code's {:?}",
+                function.logical_id,
+                function.binary,
+                function.events,
+                expected
+            );
+        }
+        seen.push(function.binary);
+    }
+    for name in code.keys() {
+        if !seen.iter().any(|s| s == name) {
+            bail!("function {name} is missing from the template");
         }
     }
     Ok(())

@@ -78,35 +78,38 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
+fn timed<T>(timings: &mut Vec<(String, f64)>, name: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    step(name);
+    let started = Instant::now();
+    let result = f();
+    timings.push((name.to_owned(), started.elapsed().as_secs_f64()));
+    result
+}
+
 fn test() -> Result<(), String> {
     let started = Instant::now();
     let tools = Toolchain::ensure(&root())?;
     let mut timings = Vec::new();
-    let mut timed = |name: &str, command: &mut Command| -> Result<(), String> {
-        step(name);
-        let t = Instant::now();
-        let result = run(command);
-        timings.push((name.to_owned(), t.elapsed().as_secs_f64()));
-        result
-    };
-    timed("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    timed(
-        "cargo clippy (warnings denied)",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
-    )?;
-    let mut tests = cargo();
-    tests.args(["test", "--workspace", "--locked"]);
-    tools.apply_env(&mut tests);
-    timed("cargo test (unit, property, integration, end-to-end)", &mut tests)?;
-    timed(
-        "sam validate --lint",
-        tools.command(&tools.bin("sam")).current_dir(root()).args(["validate", "--lint", "--region", "us-east-1"]),
-    )?;
+    timed(&mut timings, "cargo fmt --check", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    timed(&mut timings, "cargo clippy (warnings denied)", || {
+        run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
+    })?;
+    let (passed, failed) = timed(&mut timings, "cargo test (unit, property, integration, end-to-end)", || {
+        let mut tests = cargo();
+        tests.args(["test", "--workspace", "--locked"]);
+        tools.apply_env(&mut tests);
+        toolchain::run_counting_tests(&mut tests)
+    })?;
+    timed(&mut timings, "sam validate --lint", || {
+        run(tools.command(&tools.bin("sam")).current_dir(root()).args(["validate", "--lint", "--region", "us-east-1"]))
+    })?;
     println!();
     for (name, seconds) in timings {
         println!("  {seconds:>7.1} s  {name}");
     }
     println!("  {:>7.1} s  total", started.elapsed().as_secs_f64());
+    println!();
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 

@@ -13,6 +13,33 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{:?} failed ({status})", command.get_program())) }
 }
 
+/// Runs `cargo test`, echoing its output, and adds up the `test result:`
+/// lines of every test binary.
+pub fn run_counting_tests(command: &mut Command) -> Result<(usize, usize), String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count_before(rest, " passed");
+                failed += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() { Ok((passed, failed)) } else { Err(format!("cargo test failed ({status}): {failed} failed")) }
+}
+
+/// The number just before `label` in `ok. 5 passed; 0 failed; …`.
+fn count_before(text: &str, label: &str) -> usize {
+    text.find(label).and_then(|end| text[..end].rsplit([' ', '.']).next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
 pub struct Toolchain {
     venv: PathBuf,
 }
@@ -107,6 +134,14 @@ pub fn output_value(json: &str, key: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_test_results() {
+        let line = "ok. 39 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.35s";
+        assert_eq!(super::count_before(line, " passed"), 39);
+        assert_eq!(super::count_before(line, " failed"), 2);
+        assert_eq!(super::count_before("nothing", " passed"), 0);
+    }
+
     #[test]
     fn reads_stack_outputs() {
         let json = r#"[{"OutputKey":"ApiUrl","OutputValue":"https://x"},{"OutputKey":"TableName","OutputValue":"prod-Table-1"}]"#;

@@ -1,0 +1,88 @@
+// A benchmark harness: set-up failures should abort loudly.
+#![allow(clippy::unwrap_used)]
+
+//! In-process `POST /v1/referrals` through the router with the in-memory
+//! store: routing, authentication (warm key cache), a 1 KB JSON body,
+//! validation, the prospect key, the decision and the writes.
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use partnerops_api::AppState;
+use partnerops_aws::store::ApiKeyRecord;
+use partnerops_aws::{MemoryStore, Store, SystemClock};
+use partnerops_domain::Timestamp;
+use partnerops_domain::auth::{NewApiKey, Role};
+use partnerops_domain::partner::{PartnerDraft, PartnerId, new_partner};
+use partnerops_domain::terms::ProgramTerms;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower::ServiceExt as _;
+
+fn body(n: u64) -> String {
+    let notes = "Met the CFO at the partner summit; budget approved for Q3, evaluating two vendors. ".repeat(9);
+    let body = serde_json::json!({
+        "company": { "name": "Acme Corporation International", "domain": format!("https://www.sales.company{n}.co.uk/about") },
+        "contact": { "name": "Jane Doe", "email": "jane.doe@acme.com", "title": "Chief Financial Officer", "phone": "+15551234567" },
+        "motion": "referral",
+        "notes": notes,
+        "consent": true,
+        "external_ref": "CRM-123456"
+    })
+    .to_string();
+    assert!((900..1200).contains(&body.len()), "body is {} bytes", body.len());
+    body
+}
+
+fn bench_intake(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let now = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
+    let key = NewApiKey::generate([7; 32]);
+    runtime.block_on(async {
+        let draft = PartnerDraft {
+            id: Some("alpha".into()),
+            name: Some("Alpha".into()),
+            tier: Some("gold".into()),
+            ..Default::default()
+        };
+        store.create_partner(&new_partner(draft, now).unwrap()).await.unwrap();
+        let record = ApiKeyRecord {
+            key_id: key.key_id.clone(),
+            hash: key.hash.clone(),
+            role: Role::Partner,
+            partner_id: Some(PartnerId::parse("alpha").unwrap()),
+            label: "bench".into(),
+            created_at: now,
+            revoked_at: None,
+        };
+        store.put_api_key(&record).await.unwrap();
+    });
+    let terms = ProgramTerms::from_toml(include_str!("../../../infra/program.toml")).unwrap();
+    let router = referral_intake::router(AppState::new(store, Arc::new(SystemClock), Arc::new(terms)));
+    let authorization = format!("Bearer {}", key.plaintext);
+    let counter = AtomicU64::new(0);
+    c.bench_function("POST /v1/referrals (in-memory store, 1 KB body)", |b| {
+        b.to_async(&runtime).iter_batched(
+            || {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                Request::post("/v1/referrals")
+                    .header("authorization", &authorization)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body(n)))
+                    .unwrap()
+            },
+            |request| {
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(request).await.unwrap();
+                    assert_eq!(response.status(), 201);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench_intake);
+criterion_main!(benches);
