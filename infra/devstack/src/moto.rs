@@ -1,4 +1,6 @@
-//! The local AWS endpoint: a moto server from the project's virtualenv.
+//! The local AWS endpoint: moto from the project's virtualenv, started through
+//! `moto_server.py`, which applies DynamoDB requests one at a time so that
+//! conditional writes are isolated as on DynamoDB.
 
 use anyhow::{Context as _, bail};
 use std::net::{TcpListener, TcpStream};
@@ -15,11 +17,9 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| manifest.to_path_buf())
 }
 
-/// `PARTNEROPS_MOTO_SERVER`, else `.venv/bin/moto_server` in the workspace.
-pub fn moto_server_path() -> PathBuf {
-    std::env::var_os("PARTNEROPS_MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+/// The virtualenv with moto: `PARTNEROPS_VENV`, else `.venv` in the workspace.
+pub fn venv() -> PathBuf {
+    std::env::var_os("PARTNEROPS_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"))
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
@@ -36,17 +36,18 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn spawn(log: &Path) -> anyhow::Result<Self> {
-        let moto = moto_server_path();
-        if !moto.is_file() {
-            bail!("moto_server not found at {}: {INSTALL_HINT}", moto.display());
+        let python = venv().join("bin/python");
+        if !venv().join("bin/moto_server").is_file() {
+            bail!("moto is not installed in {}: {INSTALL_HINT}", venv().display());
         }
+        let launcher = workspace_root().join("infra/devstack/moto_server.py");
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let port = free_port()?;
         let script = r#"
-            "$1" -H 127.0.0.1 -p "$2" >>"$4" 2>&1 &
+            "$1" "$5" -H 127.0.0.1 -p "$2" >>"$4" 2>&1 &
             moto=$!
             trap 'kill $moto 2>/dev/null; exit 0' EXIT INT TERM
             while kill -0 "$3" 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 0.5; done
@@ -55,10 +56,11 @@ impl MotoServer {
             .arg("-c")
             .arg(script)
             .arg("moto-watchdog")
-            .arg(&moto)
+            .arg(&python)
             .arg(port.to_string())
             .arg(std::process::id().to_string())
             .arg(log)
+            .arg(&launcher)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

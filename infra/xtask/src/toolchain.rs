@@ -85,7 +85,7 @@ impl Toolchain {
     }
 
     /// The environment every tool and test gets: the venv first on PATH (so
-    /// cargo-lambda finds zig), moto's location, no SAM telemetry.
+    /// cargo-lambda finds zig), the venv for the local stack, no SAM telemetry.
     pub fn apply_env(&self, command: &mut Command) {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut paths = vec![self.venv.join("bin")];
@@ -93,7 +93,7 @@ impl Toolchain {
         if let Ok(joined) = std::env::join_paths(paths) {
             command.env("PATH", joined);
         }
-        command.env("PARTNEROPS_MOTO_SERVER", self.bin("moto_server"));
+        command.env("PARTNEROPS_VENV", &self.venv);
         command.env("SAM_CLI_TELEMETRY", "0");
     }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod body;
 pub mod idempotency;
+pub mod lambda;
 pub mod list;
 pub mod problem;
 pub mod routes;

@@ -24,7 +24,9 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::id::{KeyId, ReferralId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
-use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, RegistrationProtection, RejectedReferral};
+use partnerops_domain::referral::{
+    AcceptedReferral, ProspectStanding, ReferralClaim, RegistrationProtection, RejectedReferral,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -78,6 +80,24 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// One `PutItem`; `Ok(false)` when `condition` did not hold.
+    async fn put_item(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_put_failure(&e) => Ok(false),
+            Err(e) => Err(unexpected("PutItem")(e)),
+        }
     }
 
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
@@ -228,21 +248,16 @@ fn decode_cursor(cursor: &str, index_pk: &str, index_sk: &str, partition: &str) 
 #[async_trait]
 impl Store for DynamoStore {
     async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let item: Option<ApiKeyItem> = self.get(api_key_pk(key_id.as_str()), API_KEY_SK).await?;
-        Ok(item.map(|i| i.record))
+        let item: Option<Keyed<ApiKeyRecord>> = self.get(api_key_pk(key_id.as_str()), API_KEY_SK).await?;
+        Ok(item.map(|i| i.value))
     }
 
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let item = to_item(&ApiKeyItem::new(record.clone()))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(unexpected("PutItem"))?;
-        Ok(())
+        let item = to_item(&Keyed::api_key(record.clone()))?;
+        match self.put_item(item, Some("attribute_not_exists(PK)"), None).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict("the API key")),
+        }
     }
 
     async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
@@ -266,55 +281,25 @@ impl Store for DynamoStore {
     }
 
     async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
-        let item: Option<PartnerItem> = self.get(partner_pk(id), PARTNER_SK).await?;
-        Ok(item.map(|i| i.partner))
+        let item: Option<Keyed<Partner>> = self.get(partner_pk(id), PARTNER_SK).await?;
+        Ok(item.map(|i| i.value))
     }
 
     async fn create_partner(&self, partner: &Partner) -> Result<bool, StoreError> {
-        let item = to_item(&PartnerItem::new(partner.clone()))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_put_failure(&e) => Ok(false),
-            Err(e) => Err(unexpected("PutItem")(e)),
-        }
+        self.put_item(to_item(&Keyed::partner(partner.clone()))?, Some("attribute_not_exists(PK)"), None).await
     }
 
     async fn update_partner(&self, partner: &Partner, read_at: Timestamp) -> Result<(), StoreError> {
-        let item = to_item(&PartnerItem::new(partner.clone()))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("updated_at = :read_at")
-            .expression_attribute_values(":read_at", s(read_at.to_rfc3339()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_put_failure(&e) => Err(StoreError::Conflict("the partner")),
-            Err(e) => Err(unexpected("PutItem")(e)),
+        let item = to_item(&Keyed::partner(partner.clone()))?;
+        let values = HashMap::from([(":read_at".to_owned(), s(read_at.to_rfc3339()))]);
+        match self.put_item(item, Some("updated_at = :read_at"), Some(values)).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict("the partner")),
         }
     }
 
     async fn put_certification(&self, certification: &Certification) -> Result<(), StoreError> {
-        let item = to_item(&CertificationItem::new(certification.clone()))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unexpected("PutItem"))?;
-        Ok(())
+        self.put_item(to_item(&Keyed::certification(certification.clone()))?, None, None).await.map(drop)
     }
 
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
@@ -331,7 +316,7 @@ impl Store for DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(unexpected("Query"))?;
-        items.into_iter().map(|i| from_item::<CertificationItem>(i).map(|c| c.certification)).collect()
+        items.into_iter().map(|i| from_item::<Keyed<Certification>>(i).map(|c| c.value)).collect()
     }
 
     async fn mark_customers(&self, keys: &[ProspectKey], at: Timestamp) -> Result<(), StoreError> {
@@ -357,7 +342,9 @@ impl Store for DynamoStore {
         for item in self.batch_get(keys).await? {
             match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
                 Some(CUSTOMER_SK) => standing.existing_customer = true,
-                Some(REFERRAL_CLAIM_SK) => standing.referral_claim = Some(from_item::<ReferralClaimItem>(item)?.claim),
+                Some(REFERRAL_CLAIM_SK) => {
+                    standing.referral_claim = Some(from_item::<Keyed<ReferralClaim>>(item)?.value)
+                }
                 Some(REGISTRATION_CLAIM_SK) => {
                     let view: RegistrationClaimView = from_item(item)?;
                     standing.registration = view
@@ -372,7 +359,7 @@ impl Store for DynamoStore {
 
     async fn record_accepted_referral(&self, accepted: &AcceptedReferral) -> Result<(), StoreError> {
         let referral_id = accepted.referral.id.to_string();
-        let claim = to_item(&ReferralClaimItem::new(accepted.claim.clone()))?;
+        let claim = to_item(&Keyed::referral_claim(accepted.claim.clone()))?;
         let claim_write = match &accepted.replaces_claim {
             None => self.put(claim, Some("attribute_not_exists(PK)"))?,
             Some(old) => self.put_with_values(
@@ -495,14 +482,7 @@ impl Store for DynamoStore {
             response: Some(response.clone()),
             ttl: now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds(),
         })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unexpected("PutItem"))?;
-        Ok(())
+        self.put_item(item, None, None).await.map(drop)
     }
 
     async fn idempotency_abandon(&self, idem: &IdempotencyKey) -> Result<(), StoreError> {

@@ -71,59 +71,46 @@ pub fn due_shard(pk: &str) -> u32 {
     hash % DUE_INDEX_SHARDS
 }
 
+/// An item that is one domain value under its keys.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ApiKeyItem {
+pub struct Keyed<T> {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
     pub entity: String,
     #[serde(flatten)]
-    pub record: ApiKeyRecord,
+    pub value: T,
 }
 
-impl ApiKeyItem {
-    pub fn new(record: ApiKeyRecord) -> Self {
-        Self { pk: api_key_pk(record.key_id.as_str()), sk: API_KEY_SK.into(), entity: "api_key".into(), record }
+impl<T> Keyed<T> {
+    fn new(pk: String, sk: impl Into<String>, entity: &str, value: T) -> Self {
+        Self { pk, sk: sk.into(), entity: entity.to_owned(), value }
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PartnerItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    #[serde(flatten)]
-    pub partner: Partner,
-}
-
-impl PartnerItem {
-    pub fn new(partner: Partner) -> Self {
-        Self { pk: partner_pk(&partner.id), sk: PARTNER_SK.into(), entity: "partner".into(), partner }
+impl Keyed<ApiKeyRecord> {
+    pub fn api_key(record: ApiKeyRecord) -> Self {
+        Self::new(api_key_pk(record.key_id.as_str()), API_KEY_SK, "api_key", record)
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CertificationItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    #[serde(flatten)]
-    pub certification: Certification,
+impl Keyed<Partner> {
+    pub fn partner(partner: Partner) -> Self {
+        Self::new(partner_pk(&partner.id), PARTNER_SK, "partner", partner)
+    }
 }
 
-impl CertificationItem {
-    pub fn new(certification: Certification) -> Self {
-        Self {
-            pk: partner_pk(&certification.partner_id),
-            sk: format!("{CERT_SK_PREFIX}{}", certification.id),
-            entity: "certification".into(),
-            certification,
-        }
+impl Keyed<Certification> {
+    pub fn certification(certification: Certification) -> Self {
+        let sk = format!("{CERT_SK_PREFIX}{}", certification.id);
+        Self::new(partner_pk(&certification.partner_id), sk, "certification", certification)
+    }
+}
+
+impl Keyed<ReferralClaim> {
+    pub fn referral_claim(claim: ReferralClaim) -> Self {
+        Self::new(prospect_pk(&claim.prospect_key), REFERRAL_CLAIM_SK, "referral_claim", claim)
     }
 }
 
@@ -136,28 +123,6 @@ pub struct CustomerItem {
     pub entity: String,
     pub prospect_key: ProspectKey,
     pub marked_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ReferralClaimItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    #[serde(flatten)]
-    pub claim: ReferralClaim,
-}
-
-impl ReferralClaimItem {
-    pub fn new(claim: ReferralClaim) -> Self {
-        Self {
-            pk: prospect_pk(&claim.prospect_key),
-            sk: REFERRAL_CLAIM_SK.into(),
-            entity: "referral_claim".into(),
-            claim,
-        }
-    }
 }
 
 /// The part of a registration claim that referral intake reads.
