@@ -3,7 +3,9 @@
 //! `occurred_at` and `schema_version`; docs/events.md describes each one.
 
 use crate::Timestamp;
-use crate::id::{EventId, ReferralId};
+use crate::id::{EventId, ReferralId, RegistrationId};
+use crate::money::Money;
+use crate::registration::RegistrationStatus;
 use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
 use crate::referral::RejectionReason;
@@ -48,12 +50,37 @@ pub struct ReferralRejected {
     pub reason: RejectionReason,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRegistrationSubmitted {
+    pub registration_id: RegistrationId,
+    pub partner_id: PartnerId,
+    pub customer_key: ProspectKey,
+    pub customer_name: String,
+    pub motion: Motion,
+    pub estimated_value: Money,
+    pub status: RegistrationStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRegistrationDecided {
+    pub registration_id: RegistrationId,
+    pub partner_id: PartnerId,
+    pub customer_key: ProspectKey,
+    pub customer_name: String,
+    pub status: RegistrationStatus,
+    pub reason: Option<String>,
+    pub decided_by: String,
+    pub protected_until: Option<Timestamp>,
+}
+
 /// The payload of an event; the variant name is its EventBridge detail-type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "detail_type", content = "payload")]
 pub enum EventPayload {
     ReferralReceived(ReferralReceived),
     ReferralRejected(ReferralRejected),
+    DealRegistrationSubmitted(DealRegistrationSubmitted),
+    DealRegistrationDecided(DealRegistrationDecided),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +101,8 @@ impl DomainEvent {
         match self.payload {
             EventPayload::ReferralReceived(_) => "ReferralReceived",
             EventPayload::ReferralRejected(_) => "ReferralRejected",
+            EventPayload::DealRegistrationSubmitted(_) => "DealRegistrationSubmitted",
+            EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
         }
     }
 
@@ -82,6 +111,8 @@ impl DomainEvent {
         let mut detail = match &self.payload {
             EventPayload::ReferralReceived(p) => serde_json::to_value(p),
             EventPayload::ReferralRejected(p) => serde_json::to_value(p),
+            EventPayload::DealRegistrationSubmitted(p) => serde_json::to_value(p),
+            EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
         }
         .unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut detail {

@@ -12,6 +12,7 @@ pub mod money;
 pub mod partner;
 pub mod prospect;
 pub mod referral;
+pub mod registration;
 pub mod sla;
 pub mod terms;
 pub mod time;

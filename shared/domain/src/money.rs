@@ -150,6 +150,20 @@ pub fn format_minor_units(minor: i64, minor_digits: u8) -> String {
     format!("{sign}{}.{:0width$}", abs / scale, abs % scale)
 }
 
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        MoneyBody::from(*self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let body = MoneyBody::deserialize(deserializer)?;
+        let currency = Currency::parse(&body.currency).map_err(serde::de::Error::custom)?;
+        Money::parse(&body.amount, currency).map_err(serde::de::Error::custom)
+    }
+}
+
 /// The wire form of money: `{ "amount": "1234.50", "currency": "USD" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MoneyBody {

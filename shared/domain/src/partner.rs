@@ -109,11 +109,24 @@ pub struct Partner {
     pub manager: Option<PartnerManager>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_email: Option<String>,
+    /// Latest expiry of each certification the partner holds, kept on the
+    /// partner so that checking one costs no extra read.
+    #[serde(default)]
+    pub certifications: std::collections::BTreeMap<String, Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl Partner {
+    /// Records a certification, keeping the latest expiry per name.
+    pub fn certify(&mut self, certification: &Certification, now: Timestamp) {
+        let expiry = self.certifications.entry(certification.name.clone()).or_insert(certification.expires_at);
+        if *expiry < certification.expires_at {
+            *expiry = certification.expires_at;
+        }
+        self.updated_at = now;
+    }
+
     pub fn is_suspended(&self) -> bool {
         self.status == PartnerStatus::Suspended
     }
@@ -209,6 +222,7 @@ pub fn new_partner(draft: PartnerDraft, now: Timestamp) -> Result<Partner, Field
             status: PartnerStatus::Active,
             manager,
             contact_email,
+            certifications: Default::default(),
             created_at: now,
             updated_at: now,
         })
