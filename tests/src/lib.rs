@@ -124,6 +124,26 @@ impl TestStack {
         created.body["key"].as_str().expect("key in response").to_owned()
     }
 
+    /// A partner holding an unexpired `deal_registration` certification.
+    pub async fn certified_partner(&self, id: &str, tier: &str) -> String {
+        let key = self.partner(id, tier).await;
+        let cert = self
+            .post(
+                &format!("/v1/admin/partners/{id}/certifications"),
+                &self.admin(),
+                json!({ "name": "deal_registration", "expires_at": "2030-01-01T00:00:00Z" }),
+            )
+            .await;
+        assert_eq!(cert.status, StatusCode::CREATED, "{:?}", cert.body);
+        key
+    }
+
+    /// Freezes the stack's clock at `at` (RFC 3339).
+    pub async fn set_clock(&self, at: &str) {
+        let moved = self.send(Method::POST, "/_dev/clock", None, Some(json!({ "set": at }))).await;
+        assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    }
+
     pub async fn tick(&self) -> Value {
         self.send(Method::POST, "/_dev/tick", None, None).await.body
     }
@@ -138,6 +158,18 @@ pub fn referral(domain: &str) -> Value {
         "notes": "Met at the summit.",
         "consent": true,
         "external_ref": "CRM-123"
+    })
+}
+
+/// A valid deal registration body for `domain`.
+pub fn registration(domain: &str, amount: &str) -> Value {
+    json!({
+        "customer": { "name": "Globex", "domain": domain },
+        "motion": "resell",
+        "estimated_value": { "amount": amount, "currency": "USD" },
+        "products": ["platform"],
+        "expected_close_date": "2027-03-31",
+        "notes": "Renewal of a competitor's contract."
     })
 }
 

@@ -99,10 +99,22 @@ async fn add_certification(
     let id = partner_id(&id)?;
     state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
     let now = state.clock.now();
-    let cert =
-        new_certification(id, CertificationId::generate(now, entropy()), draft, now).map_err(Problem::validation)?;
-    state.store.put_certification(&cert).await?;
-    Ok((StatusCode::CREATED, Json(cert)).into_response())
+    let cert = new_certification(id.clone(), CertificationId::generate(now, entropy()), draft, now)
+        .map_err(Problem::validation)?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        let mut partner = state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
+        let read_at = partner.updated_at;
+        partner.certify(&cert, state.clock.now());
+        match state.store.add_certification(&cert, &partner, read_at).await {
+            Ok(()) => {
+                state.keys.forget_partner(&id);
+                return Ok((StatusCode::CREATED, Json(cert)).into_response());
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Problem::unavailable())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -39,7 +39,11 @@ pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Every API function's routes, as the Lambdas serve them.
 pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
-    vec![("referral-intake", referral_intake::routes()), ("admin", admin::routes())]
+    vec![
+        ("referral-intake", referral_intake::routes()),
+        ("deal-registration", deal_registration::routes()),
+        ("admin", admin::routes()),
+    ]
 }
 
 /// What invokes each function, as the code is written: its routes, or the

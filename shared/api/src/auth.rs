@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use partnerops_domain::auth::{Role, key_id_of};
 use partnerops_domain::id::KeyId;
-use partnerops_domain::partner::PartnerId;
+use partnerops_domain::partner::{Partner, PartnerId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ pub struct Principal {
     pub role: Role,
     /// Set for `partner` keys: the partner the key acts for.
     pub partner_id: Option<PartnerId>,
+    /// That partner as read when the key was resolved (cached with the key).
+    pub partner_record: Option<Partner>,
 }
 
 impl Principal {
@@ -93,19 +95,21 @@ async fn resolve(state: &AppState, key_id: &KeyId) -> Result<Option<Resolved>, P
     let Some(record) = state.store.api_key(key_id).await? else {
         return Ok(None);
     };
-    let suspended = match (&record.role, &record.partner_id) {
+    let partner_record = match (&record.role, &record.partner_id) {
         (Role::Partner, Some(partner_id)) => match state.store.partner(partner_id).await? {
-            Some(partner) => partner.is_suspended(),
+            Some(partner) => Some(partner),
             None => return Ok(None),
         },
         (Role::Partner, None) => return Ok(None),
-        _ => false,
+        _ => None,
     };
+    let suspended = partner_record.as_ref().is_some_and(Partner::is_suspended);
     let resolved = Resolved {
         principal: Principal {
             key_id: record.key_id.clone(),
             role: record.role,
             partner_id: record.partner_id.clone(),
+            partner_record,
         },
         hash: record.hash,
         revoked: record.revoked_at.is_some(),

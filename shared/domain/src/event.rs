@@ -5,10 +5,10 @@
 use crate::Timestamp;
 use crate::id::{EventId, ReferralId, RegistrationId};
 use crate::money::Money;
-use crate::registration::RegistrationStatus;
 use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
 use crate::referral::RejectionReason;
+use crate::registration::RegistrationStatus;
 use serde::{Deserialize, Serialize};
 
 pub const EVENT_SOURCE: &str = "partnerops";

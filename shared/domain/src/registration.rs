@@ -71,7 +71,8 @@ impl RegistrationSubmission {
             let name = errors.required("customer.name", c.name);
             let name = name.and_then(|n| errors.check("customer.name", bounded_text(&n, 1, 200)));
             let domain = errors.required("customer.domain", c.domain);
-            let key = domain.as_deref().and_then(|d| errors.check("customer.domain", ProspectKey::from_domain_input(d)));
+            let key =
+                domain.as_deref().and_then(|d| errors.check("customer.domain", ProspectKey::from_domain_input(d)));
             Some((Company { name: name?, domain: domain?.trim().to_owned() }, key?))
         });
         let motion = errors
@@ -147,7 +148,9 @@ impl RegistrationStatus {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Withdrawn, Self::Expired].into_iter().find(|s| s.as_str() == raw)
+        [Self::Pending, Self::Approved, Self::Rejected, Self::Withdrawn, Self::Expired]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -204,7 +207,7 @@ pub struct QueueEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationQueue {
     pub queue: Vec<QueueEntry>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved: Option<ApprovedHolder>,
     /// Bumped by every change; writes are conditional on the version read.
     #[serde(default)]
@@ -250,18 +253,24 @@ pub struct SubmissionIds {
     pub event_ids: [EventId; 2],
 }
 
+/// How a submission changes the customer's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueWrite {
+    /// Replace the queue, conditional on the version read (`None`: no queue
+    /// existed). Used when the submission leads or is approved.
+    Replace { queue: RegistrationQueue, read_version: Option<u64> },
+    /// Append to a queue that has a pending lead. Appends commute, so
+    /// concurrent submissions all land, in commit order, without retries.
+    Append(QueueEntry),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub registration: Registration,
     pub audit: AuditEntry,
     pub timer: Option<SlaTimer>,
     pub events: Vec<DomainEvent>,
-    /// The queue as it must be after the write; `None` leaves it untouched.
-    pub queue_after: Option<RegistrationQueue>,
-    /// The queue version the write is conditional on (`None`: the queue item
-    /// must not exist yet).
-    pub queue_read: Option<u64>,
-    pub queue_position: Option<usize>,
+    pub queue_write: Option<QueueWrite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,9 +382,7 @@ pub fn decide_submission(
             audit,
             timer: None,
             events: vec![event],
-            queue_after: None,
-            queue_read: None,
-            queue_position: None,
+            queue_write: None,
         }));
     }
     if let Some(own) = protection.filter(|p| p.partner_id == partner.id) {
@@ -390,11 +397,9 @@ pub fn decide_submission(
     if after.approved.as_ref().is_some_and(|a| now >= a.protected_until) {
         after.approved = None;
     }
-    let queue_read = (queue.version > 0).then_some(queue.version);
+    let read_version = (queue.version > 0).then_some(queue.version);
     let entry = QueueEntry { registration_id: registration.id.clone(), partner_id: partner.id.clone() };
     if !after.queue.is_empty() {
-        after.queue.push(entry);
-        let position = after.queue.len();
         let submitted = registration_event(&registration, first_event, now, false);
         let audit = audit(&registration, &partner.id.to_string(), None, now);
         return SubmissionOutcome::Accepted(Box::new(Recorded {
@@ -402,9 +407,7 @@ pub fn decide_submission(
             audit,
             timer: None,
             events: vec![submitted],
-            queue_after: Some(after),
-            queue_read,
-            queue_position: Some(position),
+            queue_write: Some(QueueWrite::Append(entry)),
         }));
     }
 
@@ -421,8 +424,11 @@ pub fn decide_submission(
         registration.decided_by = Some(SYSTEM_ACTOR.to_owned());
         registration.decided_at = Some(now);
         registration.protected_until = Some(until);
-        after.approved =
-            Some(ApprovedHolder { registration_id: registration.id.clone(), partner_id: partner.id.clone(), protected_until: until });
+        after.approved = Some(ApprovedHolder {
+            registration_id: registration.id.clone(),
+            partner_id: partner.id.clone(),
+            protected_until: until,
+        });
         events.push(registration_event(&registration, second_event, now, true));
         None
     } else {
@@ -436,9 +442,7 @@ pub fn decide_submission(
         audit,
         timer,
         events,
-        queue_after: Some(after),
-        queue_read,
-        queue_position: None,
+        queue_write: Some(QueueWrite::Replace { queue: after, read_version }),
     }))
 }
 
@@ -452,7 +456,6 @@ fn audit(registration: &Registration, actor: &str, from: Option<RegistrationStat
         reason: registration.reason.clone(),
     }
 }
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -559,7 +562,14 @@ fn change(
         decided_by: decided.then(|| actor.to_owned()),
         decided_at: decided.then_some(now),
         protected_until: None,
-        audit: AuditEntry { registration_id: registration_id.clone(), at: now, actor: actor.to_owned(), from: Some(from), to, reason },
+        audit: AuditEntry {
+            registration_id: registration_id.clone(),
+            at: now,
+            actor: actor.to_owned(),
+            from: Some(from),
+            to,
+            reason,
+        },
         event: None,
     }
 }

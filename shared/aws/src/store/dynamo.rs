@@ -3,7 +3,7 @@
 use super::items::*;
 use super::{
     ApiKeyRecord, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
-    ReferralRecord, Store, StoreError, StoredResponse,
+    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use anyhow::{Context as _, anyhow};
@@ -14,19 +14,23 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
     WriteRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
-use partnerops_domain::id::{KeyId, ReferralId};
+use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{
     AcceptedReferral, ProspectStanding, ReferralClaim, RegistrationProtection, RejectedReferral,
 };
+use partnerops_domain::registration::{
+    AuditEntry, CustomerStanding, QueueChange, QueueWrite, Recorded, RegistrationQueue, StatusChange,
+};
+use partnerops_domain::sla::SlaTimer;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -59,6 +63,27 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Unexpected(anyhow!("encoding attribute: {e}")))
+}
+
+fn key_of(pk: &str, sk: &str) -> Item {
+    key(pk.to_owned(), sk)
+}
+
+/// DynamoDB's limit on items in one `TransactWriteItems`.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Which list index a query reads.
+enum Partition {
+    Partner(String),
+    All(&'static str),
 }
 
 fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
@@ -121,6 +146,31 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    fn update(
+        &self,
+        key: Item,
+        expression: &str,
+        condition: Option<&str>,
+        names: Vec<(&str, &str)>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let names: HashMap<String, String> = names.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(|e| StoreError::Unexpected(anyhow!("building Update: {e}")))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn timer_write(&self, timer: &SlaTimer) -> Result<TransactWriteItem, StoreError> {
+        self.put(to_item(&SlaTimerItem::new(registration_pk(timer.subject.id()), timer.clone()))?, None)
+    }
+
     /// Runs a transaction; a failed condition on item `index` maps to
     /// `Conflict(names[index])`.
     async fn transact(&self, items: Vec<TransactWriteItem>, names: &[&'static str]) -> Result<(), StoreError> {
@@ -137,6 +187,78 @@ impl DynamoStore {
                 Err(unexpected("TransactWriteItems")(e))
             }
         }
+    }
+
+    /// One page of a list index, newest first, optionally filtered by status.
+    async fn list(
+        &self,
+        partition: Partition,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let (index, index_pk, index_sk, partition) = match partition {
+            Partition::Partner(p) => (GSI1, GSI1PK, GSI1SK, p),
+            Partition::All(p) => (GSI2, GSI2PK, GSI2SK, p.to_owned()),
+        };
+        let start = page.cursor.as_deref().map(|c| decode_cursor(c, index_pk, index_sk, &partition)).transpose()?;
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index_pk)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+            .limit(i32::from(page.limit))
+            .set_exclusive_start_key(start);
+        if let Some(status) = status {
+            request = request
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status));
+        }
+        let output = request.send().await.map_err(unexpected("Query"))?;
+        let next_cursor = output.last_evaluated_key.as_ref().and_then(encode_cursor);
+        Ok((output.items.unwrap_or_default(), next_cursor))
+    }
+
+    fn status_change_items(
+        &self,
+        change: &StatusChange,
+        timers: Option<Vec<SlaTimer>>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let optional_time = |t: Option<Timestamp>| t.map_or(AttributeValue::Null(true), |t| s(t.to_rfc3339()));
+        let mut expression =
+            "SET #status = :to, reason = :reason, decided_by = :by, decided_at = :at, protected_until = :until, updated_at = :now"
+                .to_owned();
+        let mut values = HashMap::from([
+            (":to".to_owned(), s(change.to.as_str())),
+            (":from".to_owned(), s(change.from.as_str())),
+            (":reason".to_owned(), change.reason.clone().map_or(AttributeValue::Null(true), s)),
+            (":by".to_owned(), change.decided_by.clone().map_or(AttributeValue::Null(true), s)),
+            (":at".to_owned(), optional_time(change.decided_at)),
+            (":until".to_owned(), optional_time(change.protected_until)),
+            (":now".to_owned(), s(change.audit.at.to_rfc3339())),
+        ]);
+        if let Some(timers) = timers {
+            expression.push_str(", timers = :timers");
+            values.insert(":timers".to_owned(), to_value(&timers)?);
+        }
+        let mut items = vec![
+            self.update(
+                key_of(&registration_pk(change.registration_id.as_str()), REGISTRATION_SK),
+                &expression,
+                Some("#status = :from"),
+                vec![("#status", "status")],
+                values,
+            )?,
+            self.put(to_item(&Keyed::audit(change.audit.clone()))?, None)?,
+        ];
+        if let Some(event) = &change.event {
+            items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
+        }
+        Ok(items)
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, StoreError> {
@@ -298,10 +420,6 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn put_certification(&self, certification: &Certification) -> Result<(), StoreError> {
-        self.put_item(to_item(&Keyed::certification(certification.clone()))?, None, None).await.map(drop)
-    }
-
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
         let items = self
             .client
@@ -346,10 +464,11 @@ impl Store for DynamoStore {
                     standing.referral_claim = Some(from_item::<Keyed<ReferralClaim>>(item)?.value)
                 }
                 Some(REGISTRATION_CLAIM_SK) => {
-                    let view: RegistrationClaimView = from_item(item)?;
-                    standing.registration = view
-                        .protected_until
-                        .map(|until| RegistrationProtection { partner_id: view.partner_id, protected_until: until });
+                    let queue: Keyed<RegistrationQueue> = from_item(item)?;
+                    standing.registration = queue.value.approved.map(|a| RegistrationProtection {
+                        partner_id: a.partner_id,
+                        protected_until: a.protected_until,
+                    });
                 }
                 _ => {}
             }
@@ -395,37 +514,202 @@ impl Store for DynamoStore {
     }
 
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError> {
-        let (index, index_pk, index_sk, partition) = match &query.partner_id {
-            Some(partner) => (GSI1, GSI1PK, GSI1SK, partner_referrals(partner)),
-            None => (GSI2, GSI2PK, GSI2SK, ALL_REFERRALS.to_owned()),
+        let partition = match &query.partner_id {
+            Some(partner) => Partition::Partner(partner_referrals(partner)),
+            None => Partition::All(ALL_REFERRALS),
         };
-        let start = page.cursor.as_deref().map(|c| decode_cursor(c, index_pk, index_sk, &partition)).transpose()?;
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", index_pk)
-            .expression_attribute_values(":pk", s(partition))
-            .scan_index_forward(false)
-            .limit(i32::from(page.limit))
-            .set_exclusive_start_key(start);
-        if let Some(status) = query.status {
-            request = request
-                .filter_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status.as_str()));
-        }
-        let output = request.send().await.map_err(unexpected("Query"))?;
-        let items = output
-            .items
-            .unwrap_or_default()
+        let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
+        let items = items
             .into_iter()
             .map(|i| from_item::<ReferralItem>(i).map(|r| ReferralRecord { referral: r.referral, slas: r.slas }))
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = output.last_evaluated_key.as_ref().and_then(encode_cursor);
         Ok(Page { items, next_cursor })
+    }
+
+    async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError> {
+        let pk = prospect_pk(key);
+        let mut standing = CustomerStanding::default();
+        for item in self.batch_get(vec![key_of(&pk, CUSTOMER_SK), key_of(&pk, REGISTRATION_CLAIM_SK)]).await? {
+            match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(CUSTOMER_SK) => standing.existing_customer = true,
+                Some(REGISTRATION_CLAIM_SK) => standing.queue = from_item::<Keyed<RegistrationQueue>>(item)?.value,
+                _ => {}
+            }
+        }
+        Ok(standing)
+    }
+
+    async fn registration_queue(&self, key: &ProspectKey) -> Result<RegistrationQueue, StoreError> {
+        let item: Option<Keyed<RegistrationQueue>> = self.get(prospect_pk(key), REGISTRATION_CLAIM_SK).await?;
+        Ok(item.map(|i| i.value).unwrap_or_default())
+    }
+
+    async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError> {
+        let registration = &recorded.registration;
+        let mut items = Vec::new();
+        let mut names = Vec::new();
+        if let Some(write) = &recorded.queue_write {
+            let key = &registration.customer_key;
+            items.push(match write {
+                QueueWrite::Replace { queue, read_version } => {
+                    let item = to_item(&Keyed::registration_queue(key, queue.clone()))?;
+                    match read_version {
+                        None => self.put(item, Some("attribute_not_exists(PK)"))?,
+                        Some(v) => {
+                            self.put_with_values(item, "version = :v", HashMap::from([(":v".to_owned(), n(*v))]))?
+                        }
+                    }
+                }
+                QueueWrite::Append(entry) => {
+                    let entry = serde_dynamo::to_attribute_value(entry)
+                        .map_err(|e| StoreError::Unexpected(anyhow!("encoding queue entry: {e}")))?;
+                    self.update(
+                        key_of(&prospect_pk(key), REGISTRATION_CLAIM_SK),
+                        "SET #q = list_append(#q, :entry) ADD version :one",
+                        Some("size(#q) > :zero AND attribute_not_exists(approved)"),
+                        vec![("#q", "queue")],
+                        HashMap::from([
+                            (":entry".to_owned(), AttributeValue::L(vec![entry])),
+                            (":one".to_owned(), n(1)),
+                            (":zero".to_owned(), n(0)),
+                        ]),
+                    )?
+                }
+            });
+            names.push("the customer's registration queue");
+        }
+        let timers: Vec<SlaTimer> = recorded.timer.iter().cloned().collect();
+        items.push(
+            self.put(to_item(&RegistrationItem::new(registration.clone(), timers))?, Some("attribute_not_exists(PK)"))?,
+        );
+        names.push("the registration");
+        items.push(self.put(to_item(&Keyed::audit(recorded.audit.clone()))?, None)?);
+        names.push("the audit entry");
+        if let Some(timer) = &recorded.timer {
+            items.push(self.timer_write(timer)?);
+            names.push("the SLA timer");
+        }
+        for event in &recorded.events {
+            items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
+            names.push("the outbox");
+        }
+        self.transact(items, &names).await
+    }
+
+    async fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError> {
+        let item: Option<RegistrationItem> = self.get(registration_pk(id.as_str()), REGISTRATION_SK).await?;
+        Ok(item.map(|i| RegistrationRecord { registration: i.registration, timers: i.timers }))
+    }
+
+    async fn registrations(
+        &self,
+        query: &RegistrationQuery,
+        page: &PageRequest,
+    ) -> Result<Page<RegistrationRecord>, StoreError> {
+        let partition = match &query.partner_id {
+            Some(partner) => Partition::Partner(partner_registrations(partner)),
+            None => Partition::All(ALL_REGISTRATIONS),
+        };
+        let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
+        let items = items
+            .into_iter()
+            .map(|i| {
+                from_item::<RegistrationItem>(i)
+                    .map(|r| RegistrationRecord { registration: r.registration, timers: r.timers })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(registration_pk(id.as_str())))
+            .expression_attribute_values(":prefix", s(HISTORY_SK_PREFIX))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unexpected("Query"))?;
+        items.into_iter().map(|i| from_item::<Keyed<AuditEntry>>(i).map(|a| a.value)).collect()
+    }
+
+    async fn apply_queue_change(&self, change: &QueueChange) -> Result<(), StoreError> {
+        let queue = to_item(&Keyed::registration_queue(&change.customer_key, change.queue_after.clone()))?;
+        let mut first = vec![self.put_with_values(
+            queue,
+            "version = :v",
+            HashMap::from([(":v".to_owned(), n(change.queue_read))]),
+        )?];
+        let mut first_names = vec!["the customer's registration queue"];
+        for timer in &change.timers {
+            first.push(self.timer_write(timer)?);
+            first_names.push("an SLA timer");
+        }
+        let timers_of = |id: &RegistrationId| -> Option<Vec<SlaTimer>> {
+            let owned: Vec<SlaTimer> = change
+                .timer_owners
+                .iter()
+                .zip(&change.timers)
+                .filter(|(owner, _)| *owner == id)
+                .map(|(_, t)| t.clone())
+                .collect();
+            (!owned.is_empty()).then_some(owned)
+        };
+        for owner in &change.timer_owners {
+            if change.changes.iter().all(|c| &c.registration_id != owner) {
+                let timers = timers_of(owner).unwrap_or_default();
+                first.push(self.update(
+                    key_of(&registration_pk(owner.as_str()), REGISTRATION_SK),
+                    "SET timers = :timers",
+                    Some("#status = :pending"),
+                    vec![("#status", "status")],
+                    HashMap::from([(":timers".to_owned(), to_value(&timers)?), (":pending".to_owned(), s("pending"))]),
+                )?);
+                first_names.push("the promoted registration");
+            }
+        }
+        // The first transaction holds the queue and as many status changes as
+        // fit; cascades beyond the 100-item limit follow in further ones, each
+        // still conditional on the registrations being pending.
+        let mut batches: Vec<(Vec<TransactWriteItem>, Vec<&'static str>)> = vec![(first, first_names)];
+        for status_change in &change.changes {
+            let items = self.status_change_items(status_change, timers_of(&status_change.registration_id))?;
+            let fits = batches.last().is_some_and(|(b, _)| b.len() + items.len() <= MAX_TRANSACTION_ITEMS);
+            if !fits {
+                batches.push((Vec::new(), Vec::new()));
+            }
+            if let Some((batch, names)) = batches.last_mut() {
+                names.extend(std::iter::repeat_n("a registration's status", items.len()));
+                batch.extend(items);
+            }
+        }
+        for (items, names) in batches {
+            self.transact(items, &names).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_certification(
+        &self,
+        certification: &Certification,
+        partner: &Partner,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let items = vec![
+            self.put(to_item(&Keyed::certification(certification.clone()))?, None)?,
+            self.put_with_values(
+                to_item(&Keyed::partner(partner.clone()))?,
+                "updated_at = :read_at",
+                HashMap::from([(":read_at".to_owned(), s(read_at.to_rfc3339()))]),
+            )?,
+        ];
+        self.transact(items, &["the certification", "the partner"]).await
     }
 
     async fn idempotency_begin(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {

@@ -5,6 +5,7 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{Referral, ReferralClaim};
+use partnerops_domain::registration::{AuditEntry, Registration, RegistrationQueue};
 use partnerops_domain::sla::{SlaTimer, SlaView};
 use serde::{Deserialize, Serialize};
 
@@ -125,12 +126,64 @@ pub struct CustomerItem {
     pub marked_at: Timestamp,
 }
 
-/// The part of a registration claim that referral intake reads.
+impl Keyed<RegistrationQueue> {
+    pub fn registration_queue(key: &ProspectKey, queue: RegistrationQueue) -> Self {
+        Self::new(prospect_pk(key), REGISTRATION_CLAIM_SK, "registration_queue", queue)
+    }
+}
+
+pub fn registration_pk(id: &str) -> String {
+    format!("REGISTRATION#{id}")
+}
+pub const REGISTRATION_SK: &str = "REGISTRATION";
+pub const HISTORY_SK_PREFIX: &str = "HIST#";
+pub fn partner_registrations(partner: &PartnerId) -> String {
+    format!("PARTNER#{partner}#REGISTRATIONS")
+}
+pub const ALL_REGISTRATIONS: &str = "REGISTRATIONS";
+
+impl Keyed<AuditEntry> {
+    pub fn audit(entry: AuditEntry) -> Self {
+        let sk = format!("{HISTORY_SK_PREFIX}{}#{}", entry.at.to_rfc3339(), entry.to.as_str());
+        Self::new(registration_pk(entry.registration_id.as_str()), sk, "audit", entry)
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
-pub struct RegistrationClaimView {
-    pub partner_id: PartnerId,
-    #[serde(default)]
-    pub protected_until: Option<Timestamp>,
+pub struct RegistrationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    #[serde(rename = "GSI2PK")]
+    pub gsi2pk: String,
+    #[serde(rename = "GSI2SK")]
+    pub gsi2sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub registration: Registration,
+    pub timers: Vec<SlaTimer>,
+}
+
+impl RegistrationItem {
+    pub fn new(registration: Registration, timers: Vec<SlaTimer>) -> Self {
+        let id = registration.id.to_string();
+        Self {
+            pk: registration_pk(&id),
+            sk: REGISTRATION_SK.into(),
+            gsi1pk: partner_registrations(&registration.partner_id),
+            gsi1sk: id.clone(),
+            gsi2pk: ALL_REGISTRATIONS.into(),
+            gsi2sk: id,
+            entity: "registration".into(),
+            registration,
+            timers,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]

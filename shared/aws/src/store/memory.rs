@@ -3,7 +3,7 @@
 
 use super::{
     ApiKeyRecord, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
-    ReferralRecord, Store, StoreError, StoredResponse,
+    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use crate::store::items::OutboxItem;
@@ -12,10 +12,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
-use partnerops_domain::id::{KeyId, ReferralId};
+use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, ReferralClaim, RejectedReferral};
+use partnerops_domain::registration::{
+    AuditEntry, CustomerStanding, QueueChange, QueueWrite, Recorded, RegistrationQueue, RegistrationStatus,
+};
 use partnerops_domain::sla::SlaTimer;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,6 +35,9 @@ struct State {
     timers: Vec<SlaTimer>,
     outbox: Vec<OutboxItem>,
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
+    registrations: BTreeMap<RegistrationId, RegistrationRecord>,
+    queues: HashMap<ProspectKey, RegistrationQueue>,
+    history: Vec<AuditEntry>,
 }
 
 #[derive(Default)]
@@ -42,7 +48,38 @@ pub struct MemoryStore {
 #[derive(Serialize, Deserialize)]
 struct MemoryCursor {
     partition: String,
-    after: ReferralId,
+    after: String,
+}
+
+/// One page of `records` (oldest first by id), newest first, as the
+/// DynamoDB store pages: the limit applies before the status filter.
+fn page_of<T: Clone>(
+    records: impl DoubleEndedIterator<Item = (String, T)>,
+    partition: String,
+    keep: impl Fn(&T) -> bool,
+    page: &PageRequest,
+) -> Result<Page<T>, StoreError> {
+    let after = match &page.cursor {
+        Some(raw) => {
+            let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| StoreError::InvalidCursor)?;
+            let cursor: MemoryCursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+            if cursor.partition != partition {
+                return Err(StoreError::InvalidCursor);
+            }
+            Some(cursor.after)
+        }
+        None => None,
+    };
+    let mut scanned = records.rev().filter(|(id, _)| after.as_ref().is_none_or(|a| id < a));
+    let window: Vec<(String, T)> = scanned.by_ref().take(usize::from(page.limit)).collect();
+    let more = scanned.next().is_some();
+    let next_cursor = match window.last() {
+        Some((last, _)) if more => {
+            serde_json::to_vec(&MemoryCursor { partition, after: last.clone() }).ok().map(|b| URL_SAFE_NO_PAD.encode(b))
+        }
+        _ => None,
+    };
+    Ok(Page { items: window.into_iter().map(|(_, r)| r).filter(|r| keep(r)).collect(), next_cursor })
 }
 
 impl MemoryStore {
@@ -113,11 +150,6 @@ impl Store for MemoryStore {
         }
     }
 
-    async fn put_certification(&self, certification: &Certification) -> Result<(), StoreError> {
-        self.state().certifications.push(certification.clone());
-        Ok(())
-    }
-
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
         Ok(self.state().certifications.iter().filter(|c| &c.partner_id == partner).cloned().collect())
     }
@@ -132,7 +164,12 @@ impl Store for MemoryStore {
         Ok(ProspectStanding {
             existing_customer: state.customers.contains(key),
             referral_claim: state.referral_claims.get(key).cloned(),
-            registration: None,
+            registration: state.queues.get(key).and_then(|q| q.approved.as_ref()).map(|a| {
+                partnerops_domain::referral::RegistrationProtection {
+                    partner_id: a.partner_id.clone(),
+                    protected_until: a.protected_until,
+                }
+            }),
         })
     }
 
@@ -179,37 +216,146 @@ impl Store for MemoryStore {
 
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError> {
         let partition = query.partner_id.as_ref().map_or_else(|| "*".to_owned(), |p| p.to_string());
-        let after = match &page.cursor {
-            Some(raw) => {
-                let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| StoreError::InvalidCursor)?;
-                let cursor: MemoryCursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
-                if cursor.partition != partition {
-                    return Err(StoreError::InvalidCursor);
-                }
-                Some(cursor.after)
-            }
-            None => None,
-        };
         let state = self.state();
-        let limit = usize::from(page.limit);
-        let mut scanned = state
+        let records = state
             .referrals
             .values()
-            .rev()
             .filter(|r| query.partner_id.as_ref().is_none_or(|p| &r.referral.partner_id == p))
-            .filter(|r| after.as_ref().is_none_or(|a| &r.referral.id < a));
-        let window: Vec<&ReferralRecord> = scanned.by_ref().take(limit).collect();
-        let more = scanned.next().is_some();
-        let next_cursor = match window.last() {
-            Some(last) if more => {
-                let cursor = MemoryCursor { partition, after: last.referral.id.clone() };
-                serde_json::to_vec(&cursor).ok().map(|b| URL_SAFE_NO_PAD.encode(b))
+            .map(|r| (r.referral.id.to_string(), r.clone()))
+            .collect::<Vec<_>>();
+        page_of(records.into_iter(), partition, |r| query.status.is_none_or(|s| r.referral.status == s), page)
+    }
+
+    async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError> {
+        let state = self.state();
+        Ok(CustomerStanding {
+            existing_customer: state.customers.contains(key),
+            queue: state.queues.get(key).cloned().unwrap_or_default(),
+        })
+    }
+
+    async fn registration_queue(&self, key: &ProspectKey) -> Result<RegistrationQueue, StoreError> {
+        Ok(self.state().queues.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let registration = &recorded.registration;
+        if state.registrations.contains_key(&registration.id) {
+            return Err(StoreError::Conflict("the registration"));
+        }
+        let key = &registration.customer_key;
+        let current = state.queues.get(key).cloned();
+        let next = match &recorded.queue_write {
+            None => current,
+            Some(QueueWrite::Replace { queue, read_version }) => {
+                if current.as_ref().map(|q| q.version) != *read_version {
+                    return Err(StoreError::Conflict("the customer's registration queue"));
+                }
+                Some(queue.clone())
             }
-            _ => None,
+            Some(QueueWrite::Append(entry)) => match current {
+                Some(mut q) if !q.queue.is_empty() && q.approved.is_none() => {
+                    q.queue.push(entry.clone());
+                    q.version += 1;
+                    Some(q)
+                }
+                _ => return Err(StoreError::Conflict("the customer's registration queue")),
+            },
         };
-        let items =
-            window.into_iter().filter(|r| query.status.is_none_or(|s| r.referral.status == s)).cloned().collect();
-        Ok(Page { items, next_cursor })
+        if let Some(queue) = next {
+            state.queues.insert(key.clone(), queue);
+        }
+        let timers: Vec<SlaTimer> = recorded.timer.iter().cloned().collect();
+        state.timers.extend(timers.iter().cloned());
+        state
+            .registrations
+            .insert(registration.id.clone(), RegistrationRecord { registration: registration.clone(), timers });
+        state.history.push(recorded.audit.clone());
+        state.outbox.extend(recorded.events.iter().map(outbox_item));
+        Ok(())
+    }
+
+    async fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError> {
+        Ok(self.state().registrations.get(id).cloned())
+    }
+
+    async fn registrations(
+        &self,
+        query: &RegistrationQuery,
+        page: &PageRequest,
+    ) -> Result<Page<RegistrationRecord>, StoreError> {
+        let partition = query.partner_id.as_ref().map_or_else(|| "*".to_owned(), |p| p.to_string());
+        let state = self.state();
+        let records = state
+            .registrations
+            .values()
+            .filter(|r| query.partner_id.as_ref().is_none_or(|p| &r.registration.partner_id == p))
+            .map(|r| (r.registration.id.to_string(), r.clone()))
+            .collect::<Vec<_>>();
+        page_of(records.into_iter(), partition, |r| query.status.is_none_or(|s| r.registration.status == s), page)
+    }
+
+    async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self.state().history.iter().filter(|a| &a.registration_id == id).cloned().collect())
+    }
+
+    async fn apply_queue_change(&self, change: &QueueChange) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let version = state.queues.get(&change.customer_key).map(|q| q.version);
+        if version != Some(change.queue_read) {
+            return Err(StoreError::Conflict("the customer's registration queue"));
+        }
+        for c in &change.changes {
+            if state.registrations.get(&c.registration_id).map(|r| r.registration.status) != Some(c.from) {
+                return Err(StoreError::Conflict("a registration's status"));
+            }
+        }
+        for owner in &change.timer_owners {
+            let pending = state.registrations.get(owner).map(|r| r.registration.status);
+            let changed = change.changes.iter().any(|c| &c.registration_id == owner);
+            if !changed && pending != Some(RegistrationStatus::Pending) {
+                return Err(StoreError::Conflict("the promoted registration"));
+            }
+        }
+        state.queues.insert(change.customer_key.clone(), change.queue_after.clone());
+        for (owner, timer) in change.timer_owners.iter().zip(&change.timers) {
+            if let Some(record) = state.registrations.get_mut(owner) {
+                record.timers = vec![timer.clone()];
+            }
+            state.timers.push(timer.clone());
+        }
+        for c in &change.changes {
+            if let Some(record) = state.registrations.get_mut(&c.registration_id) {
+                let r = &mut record.registration;
+                r.status = c.to;
+                r.reason = c.reason.clone();
+                r.decided_by = c.decided_by.clone();
+                r.decided_at = c.decided_at;
+                r.protected_until = c.protected_until;
+                r.updated_at = c.audit.at;
+            }
+            state.history.push(c.audit.clone());
+            if let Some(event) = &c.event {
+                state.outbox.push(outbox_item(event));
+            }
+        }
+        Ok(())
+    }
+
+    async fn add_certification(
+        &self,
+        certification: &Certification,
+        partner: &Partner,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        match state.partners.get_mut(&partner.id) {
+            Some(current) if current.updated_at == read_at => *current = partner.clone(),
+            _ => return Err(StoreError::Conflict("the partner")),
+        }
+        state.certifications.push(certification.clone());
+        Ok(())
     }
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {

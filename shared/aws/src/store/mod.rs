@@ -12,11 +12,15 @@ pub use memory::MemoryStore;
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{KeyHash, Role};
+use partnerops_domain::id::RegistrationId;
 use partnerops_domain::id::{KeyId, ReferralId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, Referral, ReferralStatus, RejectedReferral};
-use partnerops_domain::sla::SlaView;
+use partnerops_domain::registration::{
+    AuditEntry, CustomerStanding, QueueChange, Recorded, Registration, RegistrationQueue, RegistrationStatus,
+};
+use partnerops_domain::sla::{SlaTimer, SlaView};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,20 @@ pub struct ReferralRecord {
     #[serde(flatten)]
     pub referral: Referral,
     pub slas: Vec<SlaView>,
+}
+
+/// A registration with its SLA timers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationRecord {
+    #[serde(flatten)]
+    pub registration: Registration,
+    pub timers: Vec<SlaTimer>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationQuery {
+    pub partner_id: Option<PartnerId>,
+    pub status: Option<RegistrationStatus>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,7 +130,6 @@ pub trait Store: Send + Sync {
     /// Replaces a partner read at `read_at` (its `updated_at`); a concurrent
     /// update in between is a `Conflict`.
     async fn update_partner(&self, partner: &Partner, read_at: Timestamp) -> Result<(), StoreError>;
-    async fn put_certification(&self, certification: &Certification) -> Result<(), StoreError>;
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError>;
 
     /// Marks prospects as existing customers (idempotent).
@@ -126,6 +143,31 @@ pub trait Store: Send + Sync {
     async fn record_rejected_referral(&self, rejected: &RejectedReferral) -> Result<(), StoreError>;
     async fn referral(&self, id: &ReferralId) -> Result<Option<ReferralRecord>, StoreError>;
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError>;
+
+    /// Existing-customer mark and registration queue of a customer (one read).
+    async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError>;
+    async fn registration_queue(&self, key: &ProspectKey) -> Result<RegistrationQueue, StoreError>;
+    /// Writes a submitted registration with its audit entry, timer, events and
+    /// queue change in one transaction; `Conflict` if the queue moved.
+    async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError>;
+    async fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError>;
+    async fn registrations(
+        &self,
+        query: &RegistrationQuery,
+        page: &PageRequest,
+    ) -> Result<Page<RegistrationRecord>, StoreError>;
+    async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Applies a decision or withdrawal: every status change (conditional on
+    /// the status read), the queue (conditional on its version), timers,
+    /// audit entries and events. `Conflict` if anything moved.
+    async fn apply_queue_change(&self, change: &QueueChange) -> Result<(), StoreError>;
+    /// Records a certification and the partner it updates (read at `read_at`).
+    async fn add_certification(
+        &self,
+        certification: &Certification,
+        partner: &Partner,
+        read_at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(

@@ -21,7 +21,8 @@ fn terms() -> ProgramTerms {
 }
 
 fn partner(id: &str, tier: &str, certified: bool) -> Partner {
-    let draft = PartnerDraft { id: Some(id.into()), name: Some(id.into()), tier: Some(tier.into()), ..Default::default() };
+    let draft =
+        PartnerDraft { id: Some(id.into()), name: Some(id.into()), tier: Some(tier.into()), ..Default::default() };
     let mut p = new_partner(draft, now()).unwrap();
     if certified {
         p.certifications.insert(REQUIRED_CERTIFICATION.into(), at("2027-06-01T00:00:00Z"));
@@ -59,8 +60,26 @@ fn accepted(outcome: SubmissionOutcome) -> Recorded {
     }
 }
 
+/// The standing once `r` committed on top of `before`.
+fn after(before: &CustomerStanding, r: &Recorded) -> CustomerStanding {
+    let queue = match r.queue_write.clone().unwrap() {
+        QueueWrite::Replace { queue, .. } => queue,
+        QueueWrite::Append(entry) => {
+            let mut q = before.queue.clone();
+            q.queue.push(entry);
+            q.version += 1;
+            q
+        }
+    };
+    CustomerStanding { existing_customer: false, queue }
+}
+
 fn standing_after(r: &Recorded) -> CustomerStanding {
-    CustomerStanding { existing_customer: false, queue: r.queue_after.clone().unwrap() }
+    after(&CustomerStanding::default(), r)
+}
+
+fn position(standing: &CustomerStanding, r: &Recorded) -> Option<usize> {
+    standing.queue.position_of(&r.registration.id)
 }
 
 #[test]
@@ -85,7 +104,10 @@ fn existing_customers_and_protected_customers_are_rejected() {
     assert_eq!(approved.registration.status, RegistrationStatus::Approved);
     let SubmissionOutcome::Rejected(r) = submit(&alpha, &standing_after(&approved), "100.00", 3) else { panic!() };
     assert_eq!(r.registration.reason.as_deref(), Some("already_registered"));
-    assert_eq!(submit(&beta, &standing_after(&approved), "5.00", 4), SubmissionOutcome::Existing(approved.registration.id));
+    assert_eq!(
+        submit(&beta, &standing_after(&approved), "5.00", 4),
+        SubmissionOutcome::Existing(approved.registration.id)
+    );
 }
 
 #[test]
@@ -95,16 +117,19 @@ fn the_first_pending_registration_leads_and_later_ones_queue() {
     let timer = lead.timer.clone().unwrap();
     assert_eq!(timer.kind, SlaKind::RegistrationDecision);
     assert_eq!(timer.due_at, at("2026-11-24T10:00:00Z"));
-    assert_eq!(lead.queue_position, None);
-    assert_eq!(lead.queue_read, None);
+    assert!(matches!(lead.queue_write, Some(QueueWrite::Replace { read_version: None, .. })));
+    let s1 = standing_after(&lead);
+    assert_eq!(position(&s1, &lead), Some(1));
 
-    let second = accepted(submit(&partner("beta", "gold", true), &standing_after(&lead), "10.00", 2));
-    assert_eq!(second.queue_position, Some(2));
+    let second = accepted(submit(&partner("beta", "gold", true), &s1, "10.00", 2));
+    assert!(matches!(second.queue_write, Some(QueueWrite::Append(_))));
+    let s2 = after(&s1, &second);
+    assert_eq!(position(&s2, &second), Some(2));
     assert!(second.timer.is_none(), "only the lead can be decided, so only it is timed");
-    let third = accepted(submit(&partner("gamma", "platinum", true), &standing_after(&second), "10.00", 3));
-    assert_eq!(third.queue_position, Some(3));
+    let third = accepted(submit(&partner("gamma", "platinum", true), &s2, "10.00", 3));
+    let s3 = after(&s2, &third);
+    assert_eq!(position(&s3, &third), Some(3));
     assert_eq!(third.registration.status, RegistrationStatus::Pending, "no auto-approval with a conflict");
-    assert_eq!(third.queue_read, Some(2));
 }
 
 #[test]
@@ -129,7 +154,7 @@ fn queue_of(n: usize) -> (Vec<Recorded>, CustomerStanding) {
     let mut recorded = Vec::new();
     for i in 0..n {
         let r = accepted(submit(&partner(&format!("p{i}"), "gold", true), &standing, "10.00", i as u128 + 1));
-        standing = standing_after(&r);
+        standing = after(&standing, &r);
         recorded.push(r);
     }
     (recorded, standing)
@@ -154,9 +179,18 @@ fn approving_the_lead_rejects_every_other_pending_registration() {
     let timers = vec![lead.timer.clone().unwrap()];
     let owner = partner("p0", "gold", true);
     let later = now().plus(Duration::hours(1));
-    let change =
-        decide_registration(&lead.registration, &timers, &standing.queue, &approve(None), &owner, "key_cm", &terms(), later, events())
-            .unwrap();
+    let change = decide_registration(
+        &lead.registration,
+        &timers,
+        &standing.queue,
+        &approve(None),
+        &owner,
+        "key_cm",
+        &terms(),
+        later,
+        events(),
+    )
+    .unwrap();
     assert_eq!(change.changes.len(), 3);
     assert_eq!(change.changes[0].to, RegistrationStatus::Approved);
     assert_eq!(change.changes[0].protected_until, Some(later.plus(Duration::days(120))), "gold tier default");
@@ -178,9 +212,19 @@ fn protection_days_come_from_the_request_then_the_tier_then_the_program() {
     let (regs, standing) = queue_of(1);
     let lead = &regs[0];
     let decide = |owner: &Partner, days| {
-        decide_registration(&lead.registration, &[], &standing.queue, &approve(days), owner, "cm", &terms(), now(), events())
-            .unwrap()
-            .changes[0]
+        decide_registration(
+            &lead.registration,
+            &[],
+            &standing.queue,
+            &approve(days),
+            owner,
+            "cm",
+            &terms(),
+            now(),
+            events(),
+        )
+        .unwrap()
+        .changes[0]
             .protected_until
     };
     assert_eq!(decide(&partner("p0", "gold", true), Some(30)), Some(now().plus(Duration::days(30))));
@@ -192,24 +236,45 @@ fn protection_days_come_from_the_request_then_the_tier_then_the_program() {
 fn only_the_lead_can_be_approved_and_only_pending_ones_decided() {
     let (regs, standing) = queue_of(2);
     let owner = partner("p1", "gold", true);
-    let refused =
-        decide_registration(&regs[1].registration, &[], &standing.queue, &approve(None), &owner, "cm", &terms(), now(), events());
+    let refused = decide_registration(
+        &regs[1].registration,
+        &[],
+        &standing.queue,
+        &approve(None),
+        &owner,
+        "cm",
+        &terms(),
+        now(),
+        events(),
+    );
     assert_eq!(refused, Err(ChangeRefused::NotLead));
     let mut decided = regs[0].registration.clone();
     decided.status = RegistrationStatus::Rejected;
-    let again = decide_registration(&decided, &[], &standing.queue, &approve(None), &owner, "cm", &terms(), now(), events());
+    let again =
+        decide_registration(&decided, &[], &standing.queue, &approve(None), &owner, "cm", &terms(), now(), events());
     assert_eq!(again, Err(ChangeRefused::AlreadyDecided));
 }
 
 #[test]
 fn rejecting_the_lead_promotes_the_next_and_starts_its_timer() {
     let (regs, standing) = queue_of(3);
-    let reject = Decision { verdict: Verdict::Reject, reason: Some("duplicate of an open deal".into()), protection_days: None };
+    let reject =
+        Decision { verdict: Verdict::Reject, reason: Some("duplicate of an open deal".into()), protection_days: None };
     let owner = partner("p0", "gold", true);
     let later = now().plus(Duration::hours(50));
     let timers = vec![regs[0].timer.clone().unwrap()];
-    let change =
-        decide_registration(&regs[0].registration, &timers, &standing.queue, &reject, &owner, "cm", &terms(), later, events()).unwrap();
+    let change = decide_registration(
+        &regs[0].registration,
+        &timers,
+        &standing.queue,
+        &reject,
+        &owner,
+        "cm",
+        &terms(),
+        later,
+        events(),
+    )
+    .unwrap();
     assert_eq!(change.changes.len(), 1);
     assert_eq!(change.queue_after.lead().unwrap().registration_id, regs[1].registration.id);
     assert_eq!(change.timers.len(), 1, "the late decision does not meet the timer; the promotion starts one");
@@ -222,12 +287,17 @@ fn rejecting_the_lead_promotes_the_next_and_starts_its_timer() {
 fn withdrawing_an_approval_releases_the_customer() {
     let platinum = partner("alpha", "platinum", true);
     let approved = accepted(submit(&platinum, &CustomerStanding::default(), "10.00", 1));
-    let queue = approved.queue_after.clone().unwrap();
+    let queue = standing_after(&approved).queue;
     let change = withdraw_registration(&approved.registration, &[], &queue, &terms(), now()).unwrap();
     assert_eq!(change.changes[0].to, RegistrationStatus::Withdrawn);
     assert_eq!(change.queue_after.approved, None);
-    let next = accepted(submit(&partner("beta", "gold", true), &CustomerStanding { existing_customer: false, queue: change.queue_after }, "1.00", 2));
-    assert_eq!(next.queue_position, None, "the customer is free again");
+    let next = accepted(submit(
+        &partner("beta", "gold", true),
+        &CustomerStanding { existing_customer: false, queue: change.queue_after },
+        "1.00",
+        2,
+    ));
+    assert!(matches!(next.queue_write, Some(QueueWrite::Replace { .. })), "the customer is free again");
     let mut gone = approved.registration.clone();
     gone.status = RegistrationStatus::Withdrawn;
     assert_eq!(withdraw_registration(&gone, &[], &queue, &terms(), now()), Err(ChangeRefused::NotWithdrawable));
@@ -272,7 +342,7 @@ proptest! {
     #[test]
     fn queue_positions_are_unique(n in 1usize..30) {
         let (regs, standing) = queue_of(n);
-        let positions: Vec<usize> = regs.iter().skip(1).map(|r| r.queue_position.unwrap()).collect();
+        let positions: Vec<usize> = regs.iter().skip(1).map(|r| position(&standing, r).unwrap()).collect();
         prop_assert_eq!(positions, (2..=n).collect::<Vec<_>>());
         prop_assert_eq!(standing.queue.queue.len(), n);
         prop_assert_eq!(regs.iter().filter(|r| r.timer.is_some()).count(), 1);

@@ -1,0 +1,285 @@
+//! `deal-registration`: partners register deals; channel managers decide
+//! them; partners withdraw their own (SPEC §6).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use partnerops_api::list::{ListBody, page_request};
+use partnerops_api::problem::ApiResult;
+use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
+use partnerops_aws::StoreError;
+use partnerops_aws::store::{RegistrationQuery, RegistrationRecord};
+use partnerops_domain::auth::Role;
+use partnerops_domain::id::{EventId, RegistrationId};
+use partnerops_domain::partner::PartnerId;
+use partnerops_domain::registration::{
+    ChangeRefused, Decision, DecisionDraft, QueueChange, QueueWrite, RegistrationDraft, RegistrationStatus,
+    RegistrationSubmission, SubmissionIds, SubmissionOutcome, decide_registration, decide_submission,
+    withdraw_registration,
+};
+use partnerops_domain::sla::SlaView;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Attempts at a write whose queue keeps moving underneath it.
+const ATTEMPTS: usize = 8;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/v1/deal-registrations", submit),
+        Route::get("/v1/deal-registrations", list),
+        Route::get("/v1/deal-registrations/{id}", get_one),
+        Route::post("/v1/deal-registrations/{id}/decision", decide),
+        Route::post("/v1/deal-registrations/{id}/withdraw", withdraw),
+        Route::get("/v1/deal-registrations/{id}/history", history),
+    ]
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    build_router(routes(), state)
+}
+
+const READERS: &[Role] = &[Role::Partner, Role::ChannelManager, Role::Admin];
+
+#[derive(Serialize)]
+struct Conflict {
+    queue_position: usize,
+}
+
+/// A registration as the API shows it.
+#[derive(Serialize)]
+struct Body {
+    #[serde(flatten)]
+    registration: partnerops_domain::registration::Registration,
+    slas: Vec<SlaView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conflict: Option<Conflict>,
+}
+
+fn body(record: RegistrationRecord, position: Option<usize>) -> Body {
+    Body {
+        slas: record.timers.iter().map(|t| t.view()).collect(),
+        registration: record.registration,
+        conflict: position.filter(|p| *p >= 2).map(|queue_position| Conflict { queue_position }),
+    }
+}
+
+fn fresh_event_id(state: &AppState) -> impl FnMut() -> EventId + '_ {
+    move || EventId::generate(state.clock.now(), entropy())
+}
+
+async fn position(state: &AppState, record: &RegistrationRecord) -> Result<Option<usize>, Problem> {
+    if record.registration.status != RegistrationStatus::Pending {
+        return Ok(None);
+    }
+    let queue = state.store.registration_queue(&record.registration.customer_key).await?;
+    Ok(queue.position_of(&record.registration.id))
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(draft): ApiJson<RegistrationDraft>,
+) -> ApiResult {
+    principal.require(&[Role::Partner])?;
+    let partner = principal.partner_record.clone().ok_or_else(Problem::forbidden)?;
+    let today = state.clock.now().as_datetime().date_naive();
+    let submission = RegistrationSubmission::parse(draft, today).map_err(Problem::validation)?;
+    for _ in 0..ATTEMPTS {
+        let now = state.clock.now();
+        let standing = state.store.customer_standing(&submission.customer_key).await?;
+        let ids = SubmissionIds {
+            registration_id: RegistrationId::generate(now, entropy()),
+            event_ids: [EventId::generate(now, entropy()), EventId::generate(now, entropy())],
+        };
+        match decide_submission(submission.clone(), &partner, &standing, &state.terms, now, ids) {
+            SubmissionOutcome::NotCertified => {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "not_certified",
+                    "The program requires an unexpired deal_registration certification to register deals.",
+                ));
+            }
+            SubmissionOutcome::Existing(id) => {
+                let record = state.store.registration(&id).await?.ok_or_else(Problem::internal)?;
+                let position = position(&state, &record).await?;
+                return Ok(Json(body(record, position)).into_response());
+            }
+            SubmissionOutcome::Rejected(recorded) => {
+                state.store.record_registration(&recorded).await?;
+                let code = recorded.registration.reason.clone().unwrap_or_default();
+                let detail = match code.as_str() {
+                    "existing_customer" => "This customer is already a customer.",
+                    _ => "This customer is covered by another partner's approved registration.",
+                };
+                return Err(
+                    Problem::conflict(&code, detail).with("registration_id", recorded.registration.id.to_string())
+                );
+            }
+            SubmissionOutcome::Accepted(recorded) => match state.store.record_registration(&recorded).await {
+                Ok(()) => {
+                    let appended = matches!(recorded.queue_write, Some(QueueWrite::Append(_)));
+                    let record = RegistrationRecord {
+                        timers: recorded.timer.iter().cloned().collect(),
+                        registration: recorded.registration,
+                    };
+                    let position = if appended { position(&state, &record).await? } else { None };
+                    tracing::info!(registration_id = %record.registration.id, status = record.registration.status.as_str(), "deal registration submitted");
+                    let location = format!("/v1/deal-registrations/{}", record.registration.id);
+                    return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body(record, position)))
+                        .into_response());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    Err(Problem::unavailable())
+}
+
+/// The registration if this caller may see it (another partner's is 404).
+async fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<RegistrationRecord, Problem> {
+    principal.require(READERS)?;
+    let id = RegistrationId::parse(id).ok_or_else(Problem::not_found)?;
+    let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
+    if principal.partner().is_some_and(|p| p != &record.registration.partner_id) {
+        return Err(Problem::not_found());
+    }
+    Ok(record)
+}
+
+async fn get_one(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    let record = visible(&state, &principal, &id).await?;
+    let position = position(&state, &record).await?;
+    Ok(Json(body(record, position)).into_response())
+}
+
+async fn history(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    let record = visible(&state, &principal, &id).await?;
+    let entries = state.store.registration_history(&record.registration.id).await?;
+    Ok(Json(serde_json::json!({ "items": entries })).into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    principal.require(READERS)?;
+    let page = page_request(&query)?;
+    let status = match query.get("status") {
+        Some(raw) => Some(
+            RegistrationStatus::parse(raw)
+                .ok_or_else(|| Problem::field("status", "must be pending, approved, rejected, withdrawn or expired"))?,
+        ),
+        None => None,
+    };
+    let requested = match query.get("partner_id") {
+        Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
+        None => None,
+    };
+    let partner_id = match (principal.partner(), requested) {
+        (Some(own), Some(other)) if own != &other => {
+            return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response());
+        }
+        (Some(own), _) => Some(own.clone()),
+        (None, requested) => requested,
+    };
+    let page = state.store.registrations(&RegistrationQuery { partner_id, status }, &page).await?;
+    let page = partnerops_aws::store::Page {
+        items: page.items.into_iter().map(|r| body(r, None)).collect(),
+        next_cursor: page.next_cursor,
+    };
+    Ok(Json(ListBody::from(page)).into_response())
+}
+
+fn refused(reason: ChangeRefused) -> Problem {
+    let code = match reason {
+        ChangeRefused::AlreadyDecided => "already_decided",
+        ChangeRefused::NotLead => "conflict_not_lead",
+        ChangeRefused::NotWithdrawable => "not_withdrawable",
+    };
+    Problem::conflict(code, reason.to_string())
+}
+
+/// The registration after `change`, as it was written.
+fn applied(mut record: RegistrationRecord, change: &QueueChange) -> RegistrationRecord {
+    if let Some(c) = change.changes.iter().find(|c| c.registration_id == record.registration.id) {
+        let r = &mut record.registration;
+        r.status = c.to;
+        r.reason = c.reason.clone();
+        r.decided_by = c.decided_by.clone();
+        r.decided_at = c.decided_at;
+        r.protected_until = c.protected_until;
+        r.updated_at = c.audit.at;
+    }
+    for (owner, timer) in change.timer_owners.iter().zip(&change.timers) {
+        if owner == &record.registration.id {
+            record.timers = vec![timer.clone()];
+        }
+    }
+    record
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(draft): ApiJson<DecisionDraft>,
+) -> ApiResult {
+    principal.require(&[Role::ChannelManager])?;
+    let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
+    let decision = Decision::parse(draft).map_err(Problem::validation)?;
+    for _ in 0..ATTEMPTS {
+        let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
+        let queue = state.store.registration_queue(&record.registration.customer_key).await?;
+        let owner = state.store.partner(&record.registration.partner_id).await?.ok_or_else(Problem::internal)?;
+        let now = state.clock.now();
+        let actor = principal.key_id.to_string();
+        let change = decide_registration(
+            &record.registration,
+            &record.timers,
+            &queue,
+            &decision,
+            &owner,
+            &actor,
+            &state.terms,
+            now,
+            fresh_event_id(&state),
+        )
+        .map_err(refused)?;
+        match state.store.apply_queue_change(&change).await {
+            Ok(()) => {
+                tracing::info!(registration_id = %id, changed = change.changes.len(), "deal registration decided");
+                return Ok(Json(body(applied(record, &change), None)).into_response());
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Problem::unavailable())
+}
+
+async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
+    for _ in 0..ATTEMPTS {
+        let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
+        if principal.partner() != Some(&record.registration.partner_id) {
+            return Err(Problem::not_found());
+        }
+        let queue = state.store.registration_queue(&record.registration.customer_key).await?;
+        let change =
+            withdraw_registration(&record.registration, &record.timers, &queue, &state.terms, state.clock.now())
+                .map_err(refused)?;
+        match state.store.apply_queue_change(&change).await {
+            Ok(()) => {
+                tracing::info!(registration_id = %id, "deal registration withdrawn");
+                return Ok(Json(body(applied(record, &change), None)).into_response());
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Problem::unavailable())
+}
