@@ -20,7 +20,7 @@ use partnerops_domain::partner::PartnerId;
 use partnerops_domain::referral::{
     CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
 };
-use partnerops_e2e::{TestStack, referral, terms_options};
+use partnerops_e2e::{TestStack, referral, registration, terms_options};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
@@ -227,4 +227,50 @@ async fn an_accepted_referral_costs_two_dynamodb_calls_on_a_warm_container() {
     let repeat = router.oneshot(call(referral("counted.com"))).await.unwrap();
     assert_eq!(repeat.status(), StatusCode::OK);
     assert_eq!(counter.count(), 2, "a repeat reads the standing and the first referral");
+}
+
+#[tokio::test]
+async fn registration_submissions_and_decisions_stay_within_their_call_budget() {
+    let t = TestStack::start().await;
+    t.set_clock("2026-11-22T10:00:00Z").await;
+    let alpha = t.certified_partner("alpha", "gold").await;
+    let manager = t.key("channel_manager", None).await;
+    let mut queued = Vec::new();
+    for i in 0..40 {
+        queued.push(t.certified_partner(&format!("q{i:02}"), "gold").await);
+    }
+    let counter = CallCounter::new();
+    let config = aws_sdk_dynamodb::config::Builder::from(&t.stack.sdk).interceptor(counter.clone()).build();
+    let table = t.stack.provisioned.reference("Table").unwrap();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table);
+    let clock = partnerops_aws::FixedClock::new(Timestamp::parse("2026-11-22T10:00:00Z").unwrap());
+    let state = AppState::new(Arc::new(store), Arc::new(clock), Arc::new(terms_options().terms));
+    let router = deal_registration::router(state);
+    let call = |path: String, key: &str, body: Value| {
+        Request::post(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let json_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+    let warm = router.clone().oneshot(call("/v1/deal-registrations".into(), &alpha, registration("warm.com", "1.00"))).await.unwrap();
+    assert_eq!(warm.status(), StatusCode::CREATED);
+
+    counter.reset();
+    let lead = router.clone().oneshot(call("/v1/deal-registrations".into(), &alpha, registration("counted.com", "1.00"))).await.unwrap();
+    assert_eq!(lead.status(), StatusCode::CREATED);
+    assert_eq!(counter.count(), 2, "a submission without conflict: BatchGetItem + TransactWriteItems");
+    let lead = json_of(&axum::body::to_bytes(lead.into_body(), 1 << 20).await.unwrap());
+
+    for key in &queued {
+        let r = router.clone().oneshot(call("/v1/deal-registrations".into(), key, registration("counted.com", "1.00"))).await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    counter.reset();
+    let path = format!("/v1/deal-registrations/{}/decision", lead["id"].as_str().unwrap());
+    let decided = router.clone().oneshot(call(path, &manager, serde_json::json!({ "decision": "approve" }))).await.unwrap();
+    assert_eq!(decided.status(), StatusCode::OK);
+    // auth (cold channel-manager key) 1 + GetItem + BatchGetItem + 2 transactions for 40 cascades
+    assert_eq!(counter.count(), 5, "a decision with 40 cascaded rejections");
 }

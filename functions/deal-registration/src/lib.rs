@@ -233,8 +233,9 @@ async fn decide(
     let decision = Decision::parse(draft).map_err(Problem::validation)?;
     for _ in 0..ATTEMPTS {
         let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
-        let queue = state.store.registration_queue(&record.registration.customer_key).await?;
-        let owner = state.store.partner(&record.registration.partner_id).await?.ok_or_else(Problem::internal)?;
+        let (queue, owner) =
+            state.store.queue_and_partner(&record.registration.customer_key, &record.registration.partner_id).await?;
+        let owner = owner.ok_or_else(Problem::internal)?;
         let now = state.clock.now();
         let actor = principal.key_id.to_string();
         let change = decide_registration(

@@ -544,6 +544,20 @@ impl Store for DynamoStore {
         Ok(item.map(|i| i.value).unwrap_or_default())
     }
 
+    async fn queue_and_partner(&self, key: &ProspectKey, partner: &PartnerId) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
+        let keys = vec![key_of(&prospect_pk(key), REGISTRATION_CLAIM_SK), key_of(&partner_pk(partner), PARTNER_SK)];
+        let mut queue = RegistrationQueue::default();
+        let mut found = None;
+        for item in self.batch_get(keys).await? {
+            match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(REGISTRATION_CLAIM_SK) => queue = from_item::<Keyed<RegistrationQueue>>(item)?.value,
+                Some(PARTNER_SK) => found = Some(from_item::<Keyed<Partner>>(item)?.value),
+                _ => {}
+            }
+        }
+        Ok((queue, found))
+    }
+
     async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError> {
         let registration = &recorded.registration;
         let mut items = Vec::new();

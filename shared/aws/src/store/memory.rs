@@ -238,6 +238,11 @@ impl Store for MemoryStore {
         Ok(self.state().queues.get(key).cloned().unwrap_or_default())
     }
 
+    async fn queue_and_partner(&self, key: &ProspectKey, partner: &PartnerId) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
+        let state = self.state();
+        Ok((state.queues.get(key).cloned().unwrap_or_default(), state.partners.get(partner).cloned()))
+    }
+
     async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError> {
         let mut state = self.state();
         let registration = &recorded.registration;

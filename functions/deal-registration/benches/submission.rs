@@ -1,0 +1,92 @@
+// A benchmark harness: set-up failures should abort loudly.
+#![allow(clippy::unwrap_used)]
+
+//! In-process `POST /v1/deal-registrations` through the router with the
+//! in-memory store: routing, authentication (warm key cache), a 1 KB JSON
+//! body, validation, money and dates, the checks, the queue and the writes.
+
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use partnerops_api::AppState;
+use partnerops_aws::store::ApiKeyRecord;
+use partnerops_aws::{FixedClock, MemoryStore, Store};
+use partnerops_domain::Timestamp;
+use partnerops_domain::auth::{NewApiKey, Role};
+use partnerops_domain::partner::{PartnerDraft, PartnerId, new_partner};
+use partnerops_domain::registration::REQUIRED_CERTIFICATION;
+use partnerops_domain::terms::ProgramTerms;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower::ServiceExt as _;
+
+fn body(n: u64) -> String {
+    let notes = "Renewal of a competitor's contract; procurement engaged, security review scheduled. ".repeat(7);
+    let body = serde_json::json!({
+        "customer": { "name": "Globex Corporation", "domain": format!("https://www.globex{n}.co.uk") },
+        "motion": "resell",
+        "estimated_value": { "amount": "125000.00", "currency": "USD" },
+        "products": ["platform", "analytics"],
+        "expected_close_date": "2027-03-31",
+        "notes": notes
+    })
+    .to_string();
+    assert!((800..1200).contains(&body.len()), "body is {} bytes", body.len());
+    body
+}
+
+fn bench_submission(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let now = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
+    let key = NewApiKey::generate([7; 32]);
+    runtime.block_on(async {
+        let draft = PartnerDraft {
+            id: Some("alpha".into()),
+            name: Some("Alpha".into()),
+            tier: Some("gold".into()),
+            ..Default::default()
+        };
+        let mut partner = new_partner(draft, now).unwrap();
+        partner.certifications.insert(REQUIRED_CERTIFICATION.into(), Timestamp::parse("2030-01-01T00:00:00Z").unwrap());
+        store.create_partner(&partner).await.unwrap();
+        let record = ApiKeyRecord {
+            key_id: key.key_id.clone(),
+            hash: key.hash.clone(),
+            role: Role::Partner,
+            partner_id: Some(PartnerId::parse("alpha").unwrap()),
+            label: "bench".into(),
+            created_at: now,
+            revoked_at: None,
+        };
+        store.put_api_key(&record).await.unwrap();
+    });
+    let terms = ProgramTerms::from_toml(include_str!("../../../infra/program.toml")).unwrap();
+    let clock = FixedClock::new(now);
+    let router = deal_registration::router(AppState::new(store, Arc::new(clock), Arc::new(terms)));
+    let authorization = format!("Bearer {}", key.plaintext);
+    let counter = AtomicU64::new(0);
+    c.bench_function("POST /v1/deal-registrations (in-memory store, 1 KB body)", |b| {
+        b.to_async(&runtime).iter_batched(
+            || {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                Request::post("/v1/deal-registrations")
+                    .header("authorization", &authorization)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body(n)))
+                    .unwrap()
+            },
+            |request| {
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(request).await.unwrap();
+                    assert_eq!(response.status(), 201);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, bench_submission);
+criterion_main!(benches);
