@@ -254,22 +254,35 @@ async fn registration_submissions_and_decisions_stay_within_their_call_budget() 
             .unwrap()
     };
     let json_of = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
-    let warm = router.clone().oneshot(call("/v1/deal-registrations".into(), &alpha, registration("warm.com", "1.00"))).await.unwrap();
+    let warm = router
+        .clone()
+        .oneshot(call("/v1/deal-registrations".into(), &alpha, registration("warm.com", "1.00")))
+        .await
+        .unwrap();
     assert_eq!(warm.status(), StatusCode::CREATED);
 
     counter.reset();
-    let lead = router.clone().oneshot(call("/v1/deal-registrations".into(), &alpha, registration("counted.com", "1.00"))).await.unwrap();
+    let lead = router
+        .clone()
+        .oneshot(call("/v1/deal-registrations".into(), &alpha, registration("counted.com", "1.00")))
+        .await
+        .unwrap();
     assert_eq!(lead.status(), StatusCode::CREATED);
     assert_eq!(counter.count(), 2, "a submission without conflict: BatchGetItem + TransactWriteItems");
     let lead = json_of(&axum::body::to_bytes(lead.into_body(), 1 << 20).await.unwrap());
 
     for key in &queued {
-        let r = router.clone().oneshot(call("/v1/deal-registrations".into(), key, registration("counted.com", "1.00"))).await.unwrap();
+        let r = router
+            .clone()
+            .oneshot(call("/v1/deal-registrations".into(), key, registration("counted.com", "1.00")))
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
     }
     counter.reset();
     let path = format!("/v1/deal-registrations/{}/decision", lead["id"].as_str().unwrap());
-    let decided = router.clone().oneshot(call(path, &manager, serde_json::json!({ "decision": "approve" }))).await.unwrap();
+    let decided =
+        router.clone().oneshot(call(path, &manager, serde_json::json!({ "decision": "approve" }))).await.unwrap();
     assert_eq!(decided.status(), StatusCode::OK);
     // auth (cold channel-manager key) 1 + GetItem + BatchGetItem + 2 transactions for 40 cascades
     assert_eq!(counter.count(), 5, "a decision with 40 cascaded rejections");

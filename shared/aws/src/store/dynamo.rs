@@ -544,7 +544,11 @@ impl Store for DynamoStore {
         Ok(item.map(|i| i.value).unwrap_or_default())
     }
 
-    async fn queue_and_partner(&self, key: &ProspectKey, partner: &PartnerId) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
+    async fn queue_and_partner(
+        &self,
+        key: &ProspectKey,
+        partner: &PartnerId,
+    ) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
         let keys = vec![key_of(&prospect_pk(key), REGISTRATION_CLAIM_SK), key_of(&partner_pk(partner), PARTNER_SK)];
         let mut queue = RegistrationQueue::default();
         let mut found = None;

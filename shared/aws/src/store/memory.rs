@@ -238,7 +238,11 @@ impl Store for MemoryStore {
         Ok(self.state().queues.get(key).cloned().unwrap_or_default())
     }
 
-    async fn queue_and_partner(&self, key: &ProspectKey, partner: &PartnerId) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
+    async fn queue_and_partner(
+        &self,
+        key: &ProspectKey,
+        partner: &PartnerId,
+    ) -> Result<(RegistrationQueue, Option<Partner>), StoreError> {
         let state = self.state();
         Ok((state.queues.get(key).cloned().unwrap_or_default(), state.partners.get(partner).cloned()))
     }

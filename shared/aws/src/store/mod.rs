@@ -149,7 +149,11 @@ pub trait Store: Send + Sync {
     async fn registration_queue(&self, key: &ProspectKey) -> Result<RegistrationQueue, StoreError>;
     /// A customer's queue and a partner, in one read: what a decision needs
     /// besides the registration itself.
-    async fn queue_and_partner(&self, key: &ProspectKey, partner: &PartnerId) -> Result<(RegistrationQueue, Option<Partner>), StoreError>;
+    async fn queue_and_partner(
+        &self,
+        key: &ProspectKey,
+        partner: &PartnerId,
+    ) -> Result<(RegistrationQueue, Option<Partner>), StoreError>;
     /// Writes a submitted registration with its audit entry, timer, events and
     /// queue change in one transaction; `Conflict` if the queue moved.
     async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError>;
