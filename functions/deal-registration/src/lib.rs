@@ -248,8 +248,21 @@ async fn decide(
             &state.terms,
             now,
             fresh_event_id(&state),
-        )
-        .map_err(refused)?;
+        );
+        let change = match change {
+            Ok(change) => change,
+            // The queue was read after the registration: a decision committed in
+            // between can make a decided registration look like a queued one.
+            Err(ChangeRefused::NotLead) => {
+                let now_status = state.store.registration(&id).await?.map(|r| r.registration.status);
+                return Err(refused(if now_status == Some(RegistrationStatus::Pending) {
+                    ChangeRefused::NotLead
+                } else {
+                    ChangeRefused::AlreadyDecided
+                }));
+            }
+            Err(other) => return Err(refused(other)),
+        };
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, changed = change.changes.len(), "deal registration decided");
