@@ -61,6 +61,7 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
         })
         .collect();
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
+    triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     for events in triggers.values_mut() {
         events.sort();
     }
@@ -117,13 +118,43 @@ pub struct Shared {
     pub clock: Arc<DevClock>,
     pub relay: AsyncMutex<StreamRelay>,
     pub sent: Mutex<Vec<SentNotification>>,
+    pub store: Arc<DynamoStore>,
+    /// When each scheduled function last ran, by the stack's clock.
+    pub last_runs: AsyncMutex<BTreeMap<&'static str, partnerops_domain::Timestamp>>,
+}
+
+/// `rate(N minute|minutes|hour|hours|day|days)` as a duration.
+pub fn rate_of(expression: &str) -> anyhow::Result<chrono::Duration> {
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .with_context(|| format!("only rate() schedules run locally, not {expression}"))?;
+    let (n, unit) = inner.split_once(' ').with_context(|| format!("bad rate {expression}"))?;
+    let n: i64 = n.parse()?;
+    Ok(match unit.trim_end_matches('s') {
+        "minute" => chrono::Duration::minutes(n),
+        "hour" => chrono::Duration::hours(n),
+        "day" => chrono::Duration::days(n),
+        other => bail!("bad rate unit {other}"),
+    })
 }
 
 impl Shared {
     /// Runs the due schedules at the stack's clock, then drains the stream
     /// and the queues until nothing moves.
     pub async fn tick(&self) -> anyhow::Result<TickSummary> {
-        let mut summary = TickSummary { now: Some(self.clock.now()), ..Default::default() };
+        let now = self.clock.now();
+        let mut summary = TickSummary { now: Some(now), ..Default::default() };
+        let every = rate_of(sla_sweep::SCHEDULE)?;
+        let mut last_runs = self.last_runs.lock().await;
+        if last_runs.get("sla-sweep").is_none_or(|last| last.plus(every) <= now) {
+            let report = sla_sweep::sweep(&*self.store, now).await?;
+            summary.schedules_run.push("sla-sweep".into());
+            summary.sla_signals = report.signals;
+            summary.sla_items_read = report.items_read;
+            last_runs.insert("sla-sweep", now);
+        }
+        drop(last_runs);
         let report = self.relay.lock().await.drain().await?;
         summary.events_published = report.published;
         summary.events_failed = report.failed.len();
@@ -243,7 +274,13 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         DynamoOutboxLedger::new(clients.dynamodb.clone(), &table),
         clock.clone(),
     );
-    let shared = Arc::new(Shared { clock, relay: AsyncMutex::new(relay), sent: Mutex::new(Vec::new()) });
+    let shared = Arc::new(Shared {
+        clock,
+        relay: AsyncMutex::new(relay),
+        sent: Mutex::new(Vec::new()),
+        store: store.clone(),
+        last_runs: AsyncMutex::new(BTreeMap::new()),
+    });
 
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
     let app = build_router(routes, state).merge(dev_router(shared.clone()));

@@ -66,6 +66,8 @@ async fn move_clock(State(shared): State<Arc<Shared>>, ApiJson(body): ApiJson<Cl
 pub struct TickSummary {
     pub now: Option<Timestamp>,
     pub schedules_run: Vec<String>,
+    pub sla_signals: usize,
+    pub sla_items_read: usize,
     pub events_published: usize,
     pub events_failed: usize,
     pub messages_processed: usize,

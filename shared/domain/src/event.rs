@@ -9,6 +9,7 @@ use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
 use crate::referral::RejectionReason;
 use crate::registration::RegistrationStatus;
+use crate::sla::{SlaKind, SlaSignal, SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
 
 pub const EVENT_SOURCE: &str = "partnerops";
@@ -73,6 +74,56 @@ pub struct DealRegistrationDecided {
     pub protected_until: Option<Timestamp>,
 }
 
+/// A timer's due-soon, breach or escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaSignalled {
+    pub subject: SlaSubject,
+    pub kind: SlaKind,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub started_at: Timestamp,
+    pub due_at: Timestamp,
+    pub window_hours: u32,
+    /// Seconds past `due_at` when signalled (negative: time left).
+    pub overdue_seconds: i64,
+}
+
+impl SlaSignalled {
+    pub fn new(timer: &SlaTimer, now: Timestamp) -> Self {
+        Self {
+            subject: timer.subject.clone(),
+            kind: timer.kind,
+            partner_id: timer.partner_id.clone(),
+            prospect_key: timer.prospect_key.clone(),
+            started_at: timer.started_at,
+            due_at: timer.due_at,
+            window_hours: timer.window_hours,
+            overdue_seconds: now.since(timer.due_at).num_seconds(),
+        }
+    }
+}
+
+/// The events a sweep's signals about `timer` produce.
+pub fn sla_events(
+    timer: &SlaTimer,
+    signals: &[SlaSignal],
+    now: Timestamp,
+    mut id: impl FnMut() -> EventId,
+) -> Vec<DomainEvent> {
+    signals
+        .iter()
+        .map(|signal| {
+            let detail = SlaSignalled::new(timer, now);
+            let payload = match signal {
+                SlaSignal::DueSoon => EventPayload::SlaDueSoon(detail),
+                SlaSignal::Breached => EventPayload::SlaBreached(detail),
+                SlaSignal::Escalated => EventPayload::SlaEscalated(detail),
+            };
+            DomainEvent::new(id(), now, payload)
+        })
+        .collect()
+}
+
 /// The payload of an event; the variant name is its EventBridge detail-type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "detail_type", content = "payload")]
@@ -81,6 +132,9 @@ pub enum EventPayload {
     ReferralRejected(ReferralRejected),
     DealRegistrationSubmitted(DealRegistrationSubmitted),
     DealRegistrationDecided(DealRegistrationDecided),
+    SlaDueSoon(SlaSignalled),
+    SlaBreached(SlaSignalled),
+    SlaEscalated(SlaSignalled),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +157,9 @@ impl DomainEvent {
             EventPayload::ReferralRejected(_) => "ReferralRejected",
             EventPayload::DealRegistrationSubmitted(_) => "DealRegistrationSubmitted",
             EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
+            EventPayload::SlaDueSoon(_) => "SlaDueSoon",
+            EventPayload::SlaBreached(_) => "SlaBreached",
+            EventPayload::SlaEscalated(_) => "SlaEscalated",
         }
     }
 
@@ -113,6 +170,9 @@ impl DomainEvent {
             EventPayload::ReferralRejected(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationSubmitted(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
+            EventPayload::SlaDueSoon(p) | EventPayload::SlaBreached(p) | EventPayload::SlaEscalated(p) => {
+                serde_json::to_value(p)
+            }
         }
         .unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut detail {

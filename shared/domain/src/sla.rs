@@ -73,6 +73,52 @@ pub struct SlaTimer {
     pub due_soon_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalated_at: Option<Timestamp>,
+    /// Bumped by every change; the sweep's writes are conditional on it, so
+    /// two sweeps over the same timer change it, and signal, once.
+    #[serde(default)]
+    pub rev: u64,
+}
+
+/// What a sweep announces about a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaSignal {
+    DueSoon,
+    Breached,
+    Escalated,
+}
+
+/// The sweep's rules for one timer at `now`: the timer afterwards and the
+/// signals to emit, or `None` when nothing changes.
+///
+/// - due soon once 75% of the window has passed, once, while open and not due;
+/// - breached when `due_at < now`, once, and final;
+/// - escalated when still breached one more window after `due_at`, once.
+///
+/// A sweep that first sees a timer after it is due breaches it without a
+/// belated due-soon signal.
+pub fn sweep_timer(timer: &SlaTimer, now: Timestamp) -> Option<(SlaTimer, Vec<SlaSignal>)> {
+    let mut after = timer.clone();
+    let mut signals = Vec::new();
+    if after.status == SlaStatus::Open {
+        if after.due_at < now {
+            after.status = SlaStatus::Breached;
+            after.breached_at = Some(now);
+            after.due_soon_at.get_or_insert(now);
+            signals.push(SlaSignal::Breached);
+        } else if after.due_soon_at.is_none() && now >= after.due_soon_threshold() {
+            after.due_soon_at = Some(now);
+            signals.push(SlaSignal::DueSoon);
+        }
+    }
+    if after.status == SlaStatus::Breached && after.escalated_at.is_none() && after.escalation_threshold() < now {
+        after.escalated_at = Some(now);
+        signals.push(SlaSignal::Escalated);
+    }
+    if signals.is_empty() {
+        return None;
+    }
+    after.rev = timer.rev + 1;
+    Some((after, signals))
 }
 
 impl SlaTimer {
@@ -99,6 +145,7 @@ impl SlaTimer {
             breached_at: None,
             due_soon_at: None,
             escalated_at: None,
+            rev: 0,
         }
     }
 
@@ -122,7 +169,9 @@ impl SlaTimer {
     pub fn next_check_at(&self) -> Option<Timestamp> {
         match self.status {
             SlaStatus::Met => None,
-            SlaStatus::Open if self.due_soon_at.is_none() => Some(self.due_soon_threshold()),
+            SlaStatus::Open if self.due_soon_at.is_none() && self.due_soon_threshold() < self.due_at => {
+                Some(self.due_soon_threshold())
+            }
             SlaStatus::Open => Some(self.due_at),
             SlaStatus::Breached if self.escalated_at.is_none() => Some(self.escalation_threshold()),
             SlaStatus::Breached => None,
@@ -153,6 +202,60 @@ pub struct SlaView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    fn timer() -> SlaTimer {
+        SlaTimer::start(
+            SlaSubject::Referral("ref_x".into()),
+            SlaKind::OpportunityCreation,
+            "0",
+            PartnerId::parse("acme").unwrap(),
+            ProspectKey::from_stored("globex.com".into()),
+            at("2026-11-22T00:00:00Z"),
+            24,
+        )
+    }
+
+    fn signals(t: &SlaTimer, now: &str) -> Vec<SlaSignal> {
+        sweep_timer(t, at(now)).map(|(_, s)| s).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_timer_walks_through_due_soon_breach_and_escalation_once_each() {
+        let t = timer();
+        assert!(signals(&t, "2026-11-22T17:59:59.999Z").is_empty());
+        let (t, s) = sweep_timer(&t, at("2026-11-22T18:00:00Z")).unwrap();
+        assert_eq!(s, [SlaSignal::DueSoon]);
+        assert!(signals(&t, "2026-11-22T20:00:00Z").is_empty(), "due soon once");
+        assert!(signals(&t, "2026-11-23T00:00:00Z").is_empty(), "a timer due exactly now is not breached");
+        assert_eq!(t.next_check_at(), Some(at("2026-11-23T00:00:00Z")));
+        let (t, s) = sweep_timer(&t, at("2026-11-23T00:00:00.001Z")).unwrap();
+        assert_eq!(s, [SlaSignal::Breached]);
+        assert_eq!(t.status, SlaStatus::Breached);
+        assert_eq!(t.next_check_at(), Some(at("2026-11-24T00:00:00Z")));
+        assert!(signals(&t, "2026-11-24T00:00:00Z").is_empty());
+        let (t, s) = sweep_timer(&t, at("2026-11-24T00:05:00Z")).unwrap();
+        assert_eq!(s, [SlaSignal::Escalated]);
+        assert_eq!(t.next_check_at(), None, "nothing more can happen: it leaves the due index");
+        assert!(signals(&t, "2027-01-01T00:00:00Z").is_empty());
+        assert_eq!(t.rev, 3);
+    }
+
+    #[test]
+    fn a_late_first_sweep_breaches_and_escalates_without_a_belated_due_soon() {
+        assert_eq!(signals(&timer(), "2026-11-23T01:00:00Z"), [SlaSignal::Breached]);
+        assert_eq!(signals(&timer(), "2026-11-25T00:00:00Z"), [SlaSignal::Breached, SlaSignal::Escalated]);
+    }
+
+    #[test]
+    fn met_timers_never_signal() {
+        let met = SlaTimer { status: SlaStatus::Met, met_at: Some(at("2026-11-22T01:00:00Z")), ..timer() };
+        assert_eq!(sweep_timer(&met, at("2026-12-01T00:00:00Z")), None);
+        assert_eq!(met.next_check_at(), None);
+    }
 
     #[test]
     fn a_new_timer_is_checked_first_at_three_quarters_of_its_window() {

@@ -2,8 +2,8 @@
 
 use super::items::*;
 use super::{
-    ApiKeyRecord, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
-    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest,
+    ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use anyhow::{Context as _, anyhow};
@@ -21,6 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
+use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
@@ -168,7 +169,7 @@ impl DynamoStore {
     }
 
     fn timer_write(&self, timer: &SlaTimer) -> Result<TransactWriteItem, StoreError> {
-        self.put(to_item(&SlaTimerItem::new(registration_pk(timer.subject.id()), timer.clone()))?, None)
+        self.put(to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?, None)
     }
 
     /// Runs a transaction; a failed condition on item `index` maps to
@@ -242,8 +243,8 @@ impl DynamoStore {
             (":now".to_owned(), s(change.audit.at.to_rfc3339())),
         ]);
         if let Some(timers) = timers {
-            expression.push_str(", timers = :timers");
-            values.insert(":timers".to_owned(), to_value(&timers)?);
+            expression.push_str(", sla_timers = :timers");
+            values.insert(":timers".to_owned(), to_value(&timer_map(timers))?);
         }
         let mut items = vec![
             self.update(
@@ -487,10 +488,12 @@ impl Store for DynamoStore {
                 HashMap::from([(":old".to_owned(), s(old.referral_id.to_string()))]),
             )?,
         };
-        let slas = vec![accepted.timer.view()];
         let items = vec![
             claim_write,
-            self.put(to_item(&ReferralItem::new(accepted.referral.clone(), slas))?, Some("attribute_not_exists(PK)"))?,
+            self.put(
+                to_item(&ReferralItem::new(accepted.referral.clone(), vec![accepted.timer.clone()]))?,
+                Some("attribute_not_exists(PK)"),
+            )?,
             self.put(to_item(&SlaTimerItem::new(referral_pk(&referral_id), accepted.timer.clone()))?, None)?,
             self.put(to_item(&outbox_item(&accepted.event))?, Some("attribute_not_exists(PK)"))?,
         ];
@@ -510,7 +513,7 @@ impl Store for DynamoStore {
 
     async fn referral(&self, id: &ReferralId) -> Result<Option<ReferralRecord>, StoreError> {
         let item: Option<ReferralItem> = self.get(referral_pk(id.as_str()), REFERRAL_SK).await?;
-        Ok(item.map(|i| ReferralRecord { referral: i.referral, slas: i.slas }))
+        Ok(item.map(ReferralRecord::from))
     }
 
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError> {
@@ -521,7 +524,7 @@ impl Store for DynamoStore {
         let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
         let items = items
             .into_iter()
-            .map(|i| from_item::<ReferralItem>(i).map(|r| ReferralRecord { referral: r.referral, slas: r.slas }))
+            .map(|i| from_item::<ReferralItem>(i).map(ReferralRecord::from))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
     }
@@ -616,7 +619,7 @@ impl Store for DynamoStore {
 
     async fn registration(&self, id: &RegistrationId) -> Result<Option<RegistrationRecord>, StoreError> {
         let item: Option<RegistrationItem> = self.get(registration_pk(id.as_str()), REGISTRATION_SK).await?;
-        Ok(item.map(|i| RegistrationRecord { registration: i.registration, timers: i.timers }))
+        Ok(item.map(RegistrationRecord::from))
     }
 
     async fn registrations(
@@ -631,10 +634,7 @@ impl Store for DynamoStore {
         let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
         let items = items
             .into_iter()
-            .map(|i| {
-                from_item::<RegistrationItem>(i)
-                    .map(|r| RegistrationRecord { registration: r.registration, timers: r.timers })
-            })
+            .map(|i| from_item::<RegistrationItem>(i).map(RegistrationRecord::from))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, next_cursor })
     }
@@ -684,10 +684,13 @@ impl Store for DynamoStore {
                 let timers = timers_of(owner).unwrap_or_default();
                 first.push(self.update(
                     key_of(&registration_pk(owner.as_str()), REGISTRATION_SK),
-                    "SET timers = :timers",
+                    "SET sla_timers = :timers",
                     Some("#status = :pending"),
                     vec![("#status", "status")],
-                    HashMap::from([(":timers".to_owned(), to_value(&timers)?), (":pending".to_owned(), s("pending"))]),
+                    HashMap::from([
+                        (":timers".to_owned(), to_value(&timer_map(timers))?),
+                        (":pending".to_owned(), s("pending")),
+                    ]),
                 )?);
                 first_names.push("the promoted registration");
             }
@@ -728,6 +731,69 @@ impl Store for DynamoStore {
             )?,
         ];
         self.transact(items, &["the certification", "the partner"]).await
+    }
+
+    async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
+        // `~` sorts after every character of a key, so this takes every entry
+        // whose next check is at or before `now`.
+        let upto = format!("{}#~", now.to_rfc3339());
+        let mut due = DueTimers::default();
+        for shard in 0..DUE_INDEX_SHARDS {
+            let mut start = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("DUEPK = :shard AND DUESK <= :upto")
+                    .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
+                    .expression_attribute_values(":upto", s(upto.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unexpected("Query"))?;
+                due.queries += 1;
+                due.items_read += usize::try_from(output.scanned_count).unwrap_or(0);
+                for item in output.items.unwrap_or_default() {
+                    due.timers.push(from_item::<SlaTimerItem>(item)?.timer);
+                }
+                match output.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    async fn record_sweep(
+        &self,
+        before: &SlaTimer,
+        after: &SlaTimer,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
+        let pk = subject_pk(&after.subject);
+        let mut items = vec![
+            self.put_with_values(
+                to_item(&SlaTimerItem::new(pk.clone(), after.clone()))?,
+                "rev = :rev",
+                HashMap::from([(":rev".to_owned(), n(before.rev))]),
+            )?,
+            self.update(
+                key_of(&pk, subject_sk(&after.subject)),
+                "SET sla_timers.#k = :timer",
+                Some("attribute_exists(PK)"),
+                vec![("#k", &timer_key(after))],
+                HashMap::from([(":timer".to_owned(), to_value(after)?)]),
+            )?,
+        ];
+        let mut names = vec!["the SLA timer", "the timer's subject"];
+        for event in events {
+            items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
+            names.push("the outbox");
+        }
+        self.transact(items, &names).await
     }
 
     async fn idempotency_begin(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {

@@ -6,7 +6,7 @@ use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{Referral, ReferralClaim};
 use partnerops_domain::registration::{AuditEntry, Registration, RegistrationQueue};
-use partnerops_domain::sla::{SlaTimer, SlaView};
+use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiKeyRecord, DUE_INDEX_SHARDS, StoredResponse};
@@ -57,8 +57,46 @@ pub fn idempotency_pk(record_key: &str) -> String {
 }
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
+/// The partition of the item a timer measures.
+pub fn subject_pk(subject: &SlaSubject) -> String {
+    match subject {
+        SlaSubject::Referral(id) => referral_pk(id),
+        SlaSubject::DealRegistration(id) => registration_pk(id),
+        SlaSubject::Opportunity(id) => format!("OPPORTUNITY#{id}"),
+    }
+}
+
+/// The subject item's sort key.
+pub fn subject_sk(subject: &SlaSubject) -> &'static str {
+    match subject {
+        SlaSubject::Referral(_) => REFERRAL_SK,
+        SlaSubject::DealRegistration(_) => REGISTRATION_SK,
+        SlaSubject::Opportunity(_) => "OPPORTUNITY",
+    }
+}
+
+pub const DUE_INDEX: &str = "DUE";
+
+/// A timer's key within its subject: `<kind>#<seq>`.
+pub fn timer_key(timer: &SlaTimer) -> String {
+    format!("{}#{}", timer.kind.as_str(), timer.seq)
+}
+
 pub fn timer_sk(timer: &SlaTimer) -> String {
-    format!("SLA#{}#{}", timer.kind.as_str(), timer.seq)
+    format!("SLA#{}", timer_key(timer))
+}
+
+/// A subject's timers keyed by `timer_key`, as stored on the subject so the
+/// sweep can update one without reading the subject.
+pub fn timer_map(timers: Vec<SlaTimer>) -> std::collections::BTreeMap<String, SlaTimer> {
+    timers.into_iter().map(|t| (timer_key(&t), t)).collect()
+}
+
+/// Timers in the order they started.
+pub fn timer_list(map: std::collections::BTreeMap<String, SlaTimer>) -> Vec<SlaTimer> {
+    let mut timers: Vec<SlaTimer> = map.into_values().collect();
+    timers.sort_by(|a, b| (a.started_at, a.kind.as_str(), &a.seq).cmp(&(b.started_at, b.kind.as_str(), &b.seq)));
+    timers
 }
 
 /// Spreads the due-time index over a few partitions so that no single
@@ -166,7 +204,8 @@ pub struct RegistrationItem {
     pub entity: String,
     #[serde(flatten)]
     pub registration: Registration,
-    pub timers: Vec<SlaTimer>,
+    #[serde(default)]
+    pub sla_timers: std::collections::BTreeMap<String, SlaTimer>,
 }
 
 impl RegistrationItem {
@@ -181,7 +220,7 @@ impl RegistrationItem {
             gsi2sk: id,
             entity: "registration".into(),
             registration,
-            timers,
+            sla_timers: timer_map(timers),
         }
     }
 }
@@ -203,11 +242,12 @@ pub struct ReferralItem {
     pub entity: String,
     #[serde(flatten)]
     pub referral: Referral,
-    pub slas: Vec<SlaView>,
+    #[serde(default)]
+    pub sla_timers: std::collections::BTreeMap<String, SlaTimer>,
 }
 
 impl ReferralItem {
-    pub fn new(referral: Referral, slas: Vec<SlaView>) -> Self {
+    pub fn new(referral: Referral, timers: Vec<SlaTimer>) -> Self {
         let id = referral.id.to_string();
         Self {
             pk: referral_pk(&id),
@@ -218,7 +258,7 @@ impl ReferralItem {
             gsi2sk: id,
             entity: "referral".into(),
             referral,
-            slas,
+            sla_timers: timer_map(timers),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! An in-memory store with the DynamoDB store's conditional semantics, for
 //! benchmarks and tests that exercise handlers without a network.
 
+use super::items::timer_key;
 use super::{
-    ApiKeyRecord, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
+    ApiKeyRecord, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
     ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
@@ -12,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
+use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
@@ -19,7 +21,7 @@ use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, ReferralCl
 use partnerops_domain::registration::{
     AuditEntry, CustomerStanding, QueueChange, QueueWrite, Recorded, RegistrationQueue, RegistrationStatus,
 };
-use partnerops_domain::sla::SlaTimer;
+use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -32,7 +34,8 @@ struct State {
     customers: HashSet<ProspectKey>,
     referral_claims: HashMap<ProspectKey, ReferralClaim>,
     referrals: BTreeMap<ReferralId, ReferralRecord>,
-    timers: Vec<SlaTimer>,
+    /// Every timer by (subject id, timer key).
+    timers: BTreeMap<(String, String), SlaTimer>,
     outbox: Vec<OutboxItem>,
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
     registrations: BTreeMap<RegistrationId, RegistrationRecord>,
@@ -97,12 +100,57 @@ impl MemoryStore {
     }
 
     pub fn timers(&self) -> Vec<SlaTimer> {
-        self.state().timers.clone()
+        self.state().timers.values().cloned().collect()
+    }
+}
+
+/// Stores a timer and refreshes its subject's copy.
+fn put_timer(state: &mut State, timer: &SlaTimer) {
+    let subject = timer.subject.id().to_owned();
+    state.timers.insert((subject.clone(), timer_key(timer)), timer.clone());
+    let mut mine: Vec<SlaTimer> =
+        state.timers.iter().filter(|((id, _), _)| *id == subject).map(|(_, t)| t.clone()).collect();
+    mine.sort_by(|a, b| (a.started_at, a.kind.as_str()).cmp(&(b.started_at, b.kind.as_str())));
+    match &timer.subject {
+        SlaSubject::Referral(id) => {
+            if let Some(record) = ReferralId::parse(id).and_then(|id| state.referrals.get_mut(&id)) {
+                record.slas = mine.iter().map(SlaTimer::view).collect();
+            }
+        }
+        SlaSubject::DealRegistration(id) => {
+            if let Some(record) = RegistrationId::parse(id).and_then(|id| state.registrations.get_mut(&id)) {
+                record.timers = mine;
+            }
+        }
+        SlaSubject::Opportunity(_) => {}
     }
 }
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
+        let state = self.state();
+        let timers: Vec<SlaTimer> =
+            state.timers.values().filter(|t| t.next_check_at().is_some_and(|at| at <= now)).cloned().collect();
+        Ok(DueTimers { items_read: timers.len(), queries: 1, timers })
+    }
+
+    async fn record_sweep(
+        &self,
+        before: &SlaTimer,
+        after: &SlaTimer,
+        events: &[DomainEvent],
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (after.subject.id().to_owned(), timer_key(after));
+        if state.timers.get(&key).map(|t| t.rev) != Some(before.rev) {
+            return Err(StoreError::Conflict("the SLA timer"));
+        }
+        put_timer(&mut state, after);
+        state.outbox.extend(events.iter().map(outbox_item));
+        Ok(())
+    }
+
     async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
         Ok(self.state().api_keys.get(key_id).cloned())
     }
@@ -192,7 +240,7 @@ impl Store for MemoryStore {
             accepted.referral.id.clone(),
             ReferralRecord { referral: accepted.referral.clone(), slas: vec![accepted.timer.view()] },
         );
-        state.timers.push(accepted.timer.clone());
+        put_timer(&mut state, &accepted.timer);
         state.outbox.push(outbox_item(&accepted.event));
         Ok(())
     }
@@ -276,7 +324,9 @@ impl Store for MemoryStore {
             state.queues.insert(key.clone(), queue);
         }
         let timers: Vec<SlaTimer> = recorded.timer.iter().cloned().collect();
-        state.timers.extend(timers.iter().cloned());
+        for timer in &timers {
+            put_timer(&mut state, timer);
+        }
         state
             .registrations
             .insert(registration.id.clone(), RegistrationRecord { registration: registration.clone(), timers });
@@ -328,11 +378,8 @@ impl Store for MemoryStore {
             }
         }
         state.queues.insert(change.customer_key.clone(), change.queue_after.clone());
-        for (owner, timer) in change.timer_owners.iter().zip(&change.timers) {
-            if let Some(record) = state.registrations.get_mut(owner) {
-                record.timers = vec![timer.clone()];
-            }
-            state.timers.push(timer.clone());
+        for timer in &change.timers {
+            put_timer(&mut state, timer);
         }
         for c in &change.changes {
             if let Some(record) = state.registrations.get_mut(&c.registration_id) {

@@ -12,6 +12,7 @@ pub use memory::MemoryStore;
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{KeyHash, Role};
+use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::RegistrationId;
 use partnerops_domain::id::{KeyId, ReferralId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
@@ -54,6 +55,27 @@ pub struct ReferralRecord {
     #[serde(flatten)]
     pub referral: Referral,
     pub slas: Vec<SlaView>,
+}
+
+impl From<items::ReferralItem> for ReferralRecord {
+    fn from(item: items::ReferralItem) -> Self {
+        Self { referral: item.referral, slas: items::timer_list(item.sla_timers).iter().map(SlaTimer::view).collect() }
+    }
+}
+
+impl From<items::RegistrationItem> for RegistrationRecord {
+    fn from(item: items::RegistrationItem) -> Self {
+        Self { registration: item.registration, timers: items::timer_list(item.sla_timers) }
+    }
+}
+
+/// What one sweep read from the due-time index.
+#[derive(Debug, Clone, Default)]
+pub struct DueTimers {
+    pub timers: Vec<SlaTimer>,
+    /// Index items read (DynamoDB's `ScannedCount`, summed over pages).
+    pub items_read: usize,
+    pub queries: usize,
 }
 
 /// A registration with its SLA timers.
@@ -175,6 +197,14 @@ pub trait Store: Send + Sync {
         partner: &Partner,
         read_at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Every timer whose next check is due at `now`, from the sparse due-time
+    /// index (never a scan), with the number of items read.
+    async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError>;
+    /// Writes a swept timer, its copy on its subject and its events in one
+    /// transaction; `Conflict` if the timer changed since it was read.
+    async fn record_sweep(&self, before: &SlaTimer, after: &SlaTimer, events: &[DomainEvent])
+    -> Result<(), StoreError>;
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(
