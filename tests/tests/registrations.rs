@@ -276,3 +276,42 @@ async fn concurrent_decisions_on_one_registration_apply_once() {
     let history = t.get(&format!("/v1/deal-registrations/{}/history", id(&lead)), &manager).await;
     assert_eq!(history.body["items"].as_array().unwrap().len(), 2, "submitted, then exactly one decision");
 }
+
+#[tokio::test]
+async fn approvals_expire_after_a_notice_and_release_the_customer() {
+    let t = stack().await;
+    let alpha = t.certified_partner("alpha", "platinum").await;
+    let beta = t.certified_partner("beta", "gold").await;
+    let approved = t.post("/v1/deal-registrations", &alpha, registration("globex.com", "10.00")).await;
+    assert_eq!(approved.body["protected_until"], "2027-05-21T10:00:00.000Z");
+    t.tick().await;
+
+    t.set_clock("2027-05-07T09:59:00Z").await;
+    assert_eq!(t.tick().await["expiring_notices"], 0);
+    t.set_clock("2027-05-07T10:00:00Z").await;
+    let notice = t.tick().await;
+    assert_eq!(notice["expiring_notices"], 1, "14 days before: {notice}");
+    assert_eq!(notice["events_published"], 1);
+    t.set_clock("2027-05-14T00:00:00Z").await;
+    assert_eq!(t.tick().await["expiring_notices"], 0, "once");
+    let mut later = registration("globex.com", "10.00");
+    later["expected_close_date"] = json!("2027-12-31");
+    assert_eq!(t.post("/v1/deal-registrations", &beta, later.clone()).await.code(), "already_registered");
+
+    t.set_clock("2027-05-21T10:00:00Z").await;
+    let expiry = t.tick().await;
+    assert_eq!(expiry["registrations_expired"], 1, "{expiry}");
+    let read = t.get(&format!("/v1/deal-registrations/{}", id(&approved)), &alpha).await;
+    assert_eq!(read.body["status"], "expired");
+    let history = t.get(&format!("/v1/deal-registrations/{}/history", id(&approved)), &alpha).await;
+    let last = history.body["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["from"].clone(), last["to"].clone(), last["actor"].clone()),
+        (json!("approved"), json!("expired"), json!("system"))
+    );
+    let free = t.post("/v1/deal-registrations", &beta, later).await;
+    assert_eq!(free.status, StatusCode::CREATED, "the claim was released: {:?}", free.body);
+    assert!(free.body.get("conflict").is_none());
+    t.set_clock("2027-06-30T00:00:00Z").await;
+    assert_eq!(t.tick().await["registrations_expired"], 0, "expired once");
+}

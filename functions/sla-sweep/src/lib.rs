@@ -10,6 +10,7 @@ use partnerops_aws::{Store, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::sla_events;
 use partnerops_domain::id::{Entropy, EventId};
+use partnerops_domain::registration::{ExpiryStep, ExpiryWatch, expire_registration, sweep_expiry};
 use partnerops_domain::sla::sweep_timer;
 use serde::Serialize;
 
@@ -26,6 +27,8 @@ pub struct SweepReport {
     pub signals: usize,
     /// Timers another sweep changed first; skipped without signalling.
     pub skipped: usize,
+    pub expiring_notices: usize,
+    pub expired: usize,
 }
 
 pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<SweepReport, StoreError> {
@@ -53,7 +56,43 @@ pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<SweepReport, Sto
             Err(e) => return Err(e),
         }
     }
+    for watch in &due.expiries {
+        let Some(step) = sweep_expiry(watch, now, fresh_event_id(now)) else { continue };
+        let result = match step {
+            ExpiryStep::Notice(after, event) => store.record_expiry_notice(watch, &after, &event).await.map(|()| {
+                report.expiring_notices += 1;
+            }),
+            ExpiryStep::Expire => expire(store, watch, now).await.map(|expired| {
+                report.expired += usize::from(expired);
+            }),
+        };
+        match result {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => report.skipped += 1,
+            Err(e) => return Err(e),
+        }
+    }
     Ok(report)
+}
+
+fn fresh_event_id(now: Timestamp) -> EventId {
+    EventId::generate(now, Entropy(rand::random::<u128>() >> 48))
+}
+
+/// Expires a registration whose protection ended and releases its customer.
+async fn expire(store: &dyn Store, watch: &ExpiryWatch, now: Timestamp) -> Result<bool, StoreError> {
+    let Some(record) = store.registration(&watch.registration_id).await? else { return Ok(false) };
+    let queue = store.registration_queue(&watch.customer_key).await?;
+    match expire_registration(&record.registration, &queue, watch, now, fresh_event_id(now)) {
+        Ok(change) => {
+            store.apply_queue_change(&change).await?;
+            tracing::info!(registration_id = %watch.registration_id, "deal registration expired");
+            Ok(true)
+        }
+        // Withdrawn meanwhile: the withdrawal closed the watch in the same
+        // transaction, so there is nothing left to do.
+        Err(_) => Ok(false),
+    }
 }
 
 #[cfg(test)]

@@ -139,6 +139,17 @@ pub fn rate_of(expression: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
+/// A rate schedule fires at every multiple of its period (as EventBridge's
+/// do, at fixed offsets); it is due when one such instant lies in `(last, now]`.
+pub fn schedule_due(
+    last: partnerops_domain::Timestamp,
+    now: partnerops_domain::Timestamp,
+    every: chrono::Duration,
+) -> bool {
+    let period = every.num_milliseconds().max(1);
+    now.unix_millis().div_euclid(period) > last.unix_millis().div_euclid(period)
+}
+
 impl Shared {
     /// Runs the due schedules at the stack's clock, then drains the stream
     /// and the queues until nothing moves.
@@ -147,11 +158,13 @@ impl Shared {
         let mut summary = TickSummary { now: Some(now), ..Default::default() };
         let every = rate_of(sla_sweep::SCHEDULE)?;
         let mut last_runs = self.last_runs.lock().await;
-        if last_runs.get("sla-sweep").is_none_or(|last| last.plus(every) <= now) {
+        if last_runs.get("sla-sweep").is_none_or(|last| schedule_due(*last, now, every)) {
             let report = sla_sweep::sweep(&*self.store, now).await?;
             summary.schedules_run.push("sla-sweep".into());
             summary.sla_signals = report.signals;
             summary.sla_items_read = report.items_read;
+            summary.expiring_notices = report.expiring_notices;
+            summary.registrations_expired = report.expired;
             last_runs.insert("sla-sweep", now);
         }
         drop(last_runs);
@@ -373,4 +386,24 @@ async fn seed_demo(store: &dyn Store, now: partnerops_domain::Timestamp) -> anyh
         keys.push((label, key.plaintext));
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use partnerops_domain::Timestamp;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn rate_schedules_fire_on_their_period_boundaries() {
+        let five = rate_of("rate(5 minutes)").unwrap();
+        assert!(schedule_due(at("2026-11-22T09:59:00Z"), at("2026-11-22T10:00:00Z"), five));
+        assert!(!schedule_due(at("2026-11-22T10:00:00Z"), at("2026-11-22T10:04:59Z"), five));
+        assert!(schedule_due(at("2026-11-22T10:00:00Z"), at("2026-11-23T10:00:00Z"), five));
+        assert_eq!(rate_of("rate(1 hour)").unwrap(), chrono::Duration::hours(1));
+        assert!(rate_of("cron(0 2 1 * ? *)").is_err());
+    }
 }

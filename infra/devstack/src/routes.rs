@@ -68,6 +68,8 @@ pub struct TickSummary {
     pub schedules_run: Vec<String>,
     pub sla_signals: usize,
     pub sla_items_read: usize,
+    pub expiring_notices: usize,
+    pub registrations_expired: usize,
     pub events_published: usize,
     pub events_failed: usize,
     pub messages_processed: usize,

@@ -74,6 +74,16 @@ pub struct DealRegistrationDecided {
     pub protected_until: Option<Timestamp>,
 }
 
+/// An approval's protection is about to end, or has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationProtectionNotice {
+    pub registration_id: RegistrationId,
+    pub partner_id: PartnerId,
+    pub customer_key: ProspectKey,
+    pub customer_name: String,
+    pub protected_until: Timestamp,
+}
+
 /// A timer's due-soon, breach or escalation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaSignalled {
@@ -132,6 +142,8 @@ pub enum EventPayload {
     ReferralRejected(ReferralRejected),
     DealRegistrationSubmitted(DealRegistrationSubmitted),
     DealRegistrationDecided(DealRegistrationDecided),
+    DealRegistrationExpiring(RegistrationProtectionNotice),
+    DealRegistrationExpired(RegistrationProtectionNotice),
     SlaDueSoon(SlaSignalled),
     SlaBreached(SlaSignalled),
     SlaEscalated(SlaSignalled),
@@ -157,6 +169,8 @@ impl DomainEvent {
             EventPayload::ReferralRejected(_) => "ReferralRejected",
             EventPayload::DealRegistrationSubmitted(_) => "DealRegistrationSubmitted",
             EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
+            EventPayload::DealRegistrationExpiring(_) => "DealRegistrationExpiring",
+            EventPayload::DealRegistrationExpired(_) => "DealRegistrationExpired",
             EventPayload::SlaDueSoon(_) => "SlaDueSoon",
             EventPayload::SlaBreached(_) => "SlaBreached",
             EventPayload::SlaEscalated(_) => "SlaEscalated",
@@ -170,6 +184,9 @@ impl DomainEvent {
             EventPayload::ReferralRejected(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationSubmitted(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
+            EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => {
+                serde_json::to_value(p)
+            }
             EventPayload::SlaDueSoon(p) | EventPayload::SlaBreached(p) | EventPayload::SlaEscalated(p) => {
                 serde_json::to_value(p)
             }

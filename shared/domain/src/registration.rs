@@ -3,7 +3,9 @@
 //! the audit trail.
 
 use crate::Timestamp;
-use crate::event::{DealRegistrationDecided, DealRegistrationSubmitted, DomainEvent, EventPayload};
+use crate::event::{
+    DealRegistrationDecided, DealRegistrationSubmitted, DomainEvent, EventPayload, RegistrationProtectionNotice,
+};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, RegistrationId};
 use crate::money::{Currency, Money};
@@ -271,6 +273,8 @@ pub struct Recorded {
     pub timer: Option<SlaTimer>,
     pub events: Vec<DomainEvent>,
     pub queue_write: Option<QueueWrite>,
+    /// An automatic approval's expiry watch.
+    pub watch: Option<ExpiryWatch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +387,7 @@ pub fn decide_submission(
             timer: None,
             events: vec![event],
             queue_write: None,
+            watch: None,
         }));
     }
     if let Some(own) = protection.filter(|p| p.partner_id == partner.id) {
@@ -408,6 +413,7 @@ pub fn decide_submission(
             timer: None,
             events: vec![submitted],
             queue_write: Some(QueueWrite::Append(entry)),
+            watch: None,
         }));
     }
 
@@ -417,6 +423,7 @@ pub fn decide_submission(
         .get(&registration.estimated_value.currency())
         .is_some_and(|max| registration.estimated_value.minor_units() <= *max);
     let mut events = vec![registration_event(&registration, first_event, now, false)];
+    let mut watch = None;
     let timer = if auto.tiers.contains(&partner.tier) && within_limit {
         let days = protection_days(None, partner, terms);
         let until = now.plus(Duration::days(i64::from(days)));
@@ -430,6 +437,7 @@ pub fn decide_submission(
             protected_until: until,
         });
         events.push(registration_event(&registration, second_event, now, true));
+        watch = Some(ExpiryWatch::new(&registration, until, terms));
         None
     } else {
         after.queue.push(entry);
@@ -443,6 +451,7 @@ pub fn decide_submission(
         timer,
         events,
         queue_write: Some(QueueWrite::Replace { queue: after, read_version }),
+        watch,
     }))
 }
 
@@ -541,6 +550,139 @@ pub struct QueueChange {
     pub timers: Vec<SlaTimer>,
     /// The registration whose `slas` change with those timers.
     pub timer_owners: Vec<RegistrationId>,
+    /// Expiry watches to write: a new approval's, or a closed one.
+    pub watches: Vec<ExpiryWatch>,
+}
+
+/// Watches an approved registration's protection: the notice before it ends
+/// and the expiry itself. It sits in the sweep's due-time index until done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryWatch {
+    pub registration_id: RegistrationId,
+    pub partner_id: PartnerId,
+    pub customer_key: ProspectKey,
+    pub customer_name: String,
+    pub protected_until: Timestamp,
+    pub notice_at: Timestamp,
+    #[serde(default)]
+    pub notified_at: Option<Timestamp>,
+    #[serde(default)]
+    pub closed: bool,
+    #[serde(default)]
+    pub rev: u64,
+}
+
+impl ExpiryWatch {
+    pub fn new(registration: &Registration, protected_until: Timestamp, terms: &ProgramTerms) -> Self {
+        let notice = Duration::days(i64::from(terms.registration.expiring_notice_days));
+        Self {
+            registration_id: registration.id.clone(),
+            partner_id: registration.partner_id.clone(),
+            customer_key: registration.customer_key.clone(),
+            customer_name: registration.customer.name.clone(),
+            protected_until,
+            notice_at: protected_until.minus(notice),
+            notified_at: None,
+            closed: false,
+            rev: 0,
+        }
+    }
+
+    pub fn close(&self) -> Self {
+        Self { closed: true, rev: self.rev + 1, ..self.clone() }
+    }
+
+    /// When the sweep next has something to do; `None` takes the watch out
+    /// of the due-time index.
+    pub fn next_check_at(&self) -> Option<Timestamp> {
+        if self.closed {
+            None
+        } else if self.notified_at.is_none() && self.notice_at < self.protected_until {
+            Some(self.notice_at)
+        } else {
+            Some(self.protected_until)
+        }
+    }
+
+    fn event(&self, id: EventId, now: Timestamp, expired: bool) -> DomainEvent {
+        let notice = RegistrationProtectionNotice {
+            registration_id: self.registration_id.clone(),
+            partner_id: self.partner_id.clone(),
+            customer_key: self.customer_key.clone(),
+            customer_name: self.customer_name.clone(),
+            protected_until: self.protected_until,
+        };
+        let payload = if expired {
+            EventPayload::DealRegistrationExpired(notice)
+        } else {
+            EventPayload::DealRegistrationExpiring(notice)
+        };
+        DomainEvent::new(id, now, payload)
+    }
+}
+
+/// What the sweep does about a watched approval at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpiryStep {
+    /// `DealRegistrationExpiring`, once.
+    Notice(Box<ExpiryWatch>, Box<DomainEvent>),
+    /// Protection has ended: expire the registration (see [`expire_registration`]).
+    Expire,
+}
+
+pub fn sweep_expiry(watch: &ExpiryWatch, now: Timestamp, event_id: EventId) -> Option<ExpiryStep> {
+    if watch.closed {
+        return None;
+    }
+    if watch.protected_until <= now {
+        return Some(ExpiryStep::Expire);
+    }
+    if watch.notified_at.is_none() && watch.notice_at <= now {
+        let after = ExpiryWatch { notified_at: Some(now), rev: watch.rev + 1, ..watch.clone() };
+        let event = after.event(event_id, now, false);
+        return Some(ExpiryStep::Notice(Box::new(after), Box::new(event)));
+    }
+    None
+}
+
+/// Expires an approved registration whose protection ended: status
+/// `expired`, the customer's claim released, `DealRegistrationExpired`.
+pub fn expire_registration(
+    registration: &Registration,
+    queue: &RegistrationQueue,
+    watch: &ExpiryWatch,
+    now: Timestamp,
+    event_id: EventId,
+) -> Result<QueueChange, ChangeRefused> {
+    if registration.status != RegistrationStatus::Approved {
+        return Err(ChangeRefused::AlreadyDecided);
+    }
+    let mut after = RegistrationQueue { version: queue.version + 1, ..queue.clone() };
+    if after.approved.as_ref().is_some_and(|a| a.registration_id == registration.id) {
+        after.approved = None;
+    }
+    let mut expired = change(
+        &registration.id,
+        &registration.partner_id,
+        RegistrationStatus::Approved,
+        RegistrationStatus::Expired,
+        None,
+        SYSTEM_ACTOR,
+        now,
+    );
+    expired.protected_until = registration.protected_until;
+    expired.decided_by = registration.decided_by.clone();
+    expired.decided_at = registration.decided_at;
+    expired.event = Some(watch.event(event_id, now, true));
+    Ok(QueueChange {
+        customer_key: registration.customer_key.clone(),
+        changes: vec![expired],
+        queue_after: after,
+        queue_read: queue.version,
+        timers: Vec::new(),
+        timer_owners: Vec::new(),
+        watches: vec![watch.close()],
+    })
 }
 
 fn change(
@@ -642,6 +784,7 @@ pub fn decide_registration(
     }
     let mut after = RegistrationQueue { version: queue.version + 1, ..queue.clone() };
     let mut changes = Vec::new();
+    let mut watches = Vec::new();
     let mut timer_writes = Vec::new();
     let mut owners = Vec::new();
     if let Some(met) = meet_decision_timer(timers, now) {
@@ -686,6 +829,7 @@ pub fn decide_registration(
                 partner_id: registration.partner_id.clone(),
                 protected_until: until,
             });
+            watches.push(ExpiryWatch::new(registration, until, terms));
         }
         Verdict::Reject => {
             let mut rejected = change(
@@ -713,6 +857,7 @@ pub fn decide_registration(
         queue_read: queue.version,
         timers: timer_writes,
         timer_owners: owners,
+        watches,
     })
 }
 
@@ -736,8 +881,10 @@ pub fn withdraw_registration(
         timer_writes.push(met);
         owners.push(registration.id.clone());
     }
-    if after.approved.as_ref().is_some_and(|a| a.registration_id == registration.id) {
-        after.approved = None;
+    let mut watches = Vec::new();
+    if let Some(holder) = after.approved.take_if(|a| a.registration_id == registration.id) {
+        // Close the approval's watch: nothing is left to notify or expire.
+        watches.push(ExpiryWatch::new(registration, holder.protected_until, terms).close());
     }
     after.queue.retain(|e| e.registration_id != registration.id);
     if let Some((id, timer)) = promote(queue, &after, registration, terms, now) {
@@ -754,6 +901,7 @@ pub fn withdraw_registration(
         queue_read: queue.version,
         timers: timer_writes,
         timer_owners: owners,
+        watches,
     })
 }
 

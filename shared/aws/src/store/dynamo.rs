@@ -29,7 +29,7 @@ use partnerops_domain::referral::{
     AcceptedReferral, ProspectStanding, ReferralClaim, RegistrationProtection, RejectedReferral,
 };
 use partnerops_domain::registration::{
-    AuditEntry, CustomerStanding, QueueChange, QueueWrite, Recorded, RegistrationQueue, StatusChange,
+    AuditEntry, CustomerStanding, ExpiryWatch, QueueChange, QueueWrite, Recorded, RegistrationQueue, StatusChange,
 };
 use partnerops_domain::sla::SlaTimer;
 use serde::Serialize;
@@ -610,6 +610,10 @@ impl Store for DynamoStore {
             items.push(self.timer_write(timer)?);
             names.push("the SLA timer");
         }
+        if let Some(watch) = &recorded.watch {
+            items.push(self.put(to_item(&ExpiryWatchItem::new(watch.clone()))?, None)?);
+            names.push("the expiry watch");
+        }
         for event in &recorded.events {
             items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
             names.push("the outbox");
@@ -668,6 +672,10 @@ impl Store for DynamoStore {
         for timer in &change.timers {
             first.push(self.timer_write(timer)?);
             first_names.push("an SLA timer");
+        }
+        for watch in &change.watches {
+            first.push(self.put(to_item(&ExpiryWatchItem::new(watch.clone()))?, None)?);
+            first_names.push("an expiry watch");
         }
         let timers_of = |id: &RegistrationId| -> Option<Vec<SlaTimer>> {
             let owned: Vec<SlaTimer> = change
@@ -756,7 +764,10 @@ impl Store for DynamoStore {
                 due.queries += 1;
                 due.items_read += usize::try_from(output.scanned_count).unwrap_or(0);
                 for item in output.items.unwrap_or_default() {
-                    due.timers.push(from_item::<SlaTimerItem>(item)?.timer);
+                    match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
+                        Some("registration_expiry") => due.expiries.push(from_item::<ExpiryWatchItem>(item)?.watch),
+                        _ => due.timers.push(from_item::<SlaTimerItem>(item)?.timer),
+                    }
                 }
                 match output.last_evaluated_key {
                     Some(key) if !key.is_empty() => start = Some(key),
@@ -794,6 +805,23 @@ impl Store for DynamoStore {
             names.push("the outbox");
         }
         self.transact(items, &names).await
+    }
+
+    async fn record_expiry_notice(
+        &self,
+        before: &ExpiryWatch,
+        after: &ExpiryWatch,
+        event: &DomainEvent,
+    ) -> Result<(), StoreError> {
+        let items = vec![
+            self.put_with_values(
+                to_item(&ExpiryWatchItem::new(after.clone()))?,
+                "rev = :rev",
+                HashMap::from([(":rev".to_owned(), n(before.rev))]),
+            )?,
+            self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?,
+        ];
+        self.transact(items, &["the expiry watch", "the outbox"]).await
     }
 
     async fn idempotency_begin(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {

@@ -5,7 +5,7 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{Referral, ReferralClaim};
-use partnerops_domain::registration::{AuditEntry, Registration, RegistrationQueue};
+use partnerops_domain::registration::{AuditEntry, ExpiryWatch, Registration, RegistrationQueue};
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
 
@@ -291,6 +291,37 @@ impl SlaTimerItem {
             None => (None, None),
         };
         Self { pk: subject_pk, sk, due_pk, due_sk, entity: "sla_timer".into(), timer }
+    }
+}
+
+pub const EXPIRY_SK: &str = "EXPIRY";
+
+/// An approval's expiry watch; in the due-time index while it has work left.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpiryWatchItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "DUEPK", default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(rename = "DUESK", default, skip_serializing_if = "Option::is_none")]
+    pub due_sk: Option<String>,
+    pub entity: String,
+    #[serde(flatten)]
+    pub watch: ExpiryWatch,
+}
+
+impl ExpiryWatchItem {
+    pub fn new(watch: ExpiryWatch) -> Self {
+        let pk = registration_pk(watch.registration_id.as_str());
+        let (due_pk, due_sk) = match watch.next_check_at() {
+            Some(at) => {
+                (Some(format!("DUE#{}", due_shard(&pk))), Some(format!("{}#{pk}#{EXPIRY_SK}", at.to_rfc3339())))
+            }
+            None => (None, None),
+        };
+        Self { pk, sk: EXPIRY_SK.into(), due_pk, due_sk, entity: "registration_expiry".into(), watch }
     }
 }
 

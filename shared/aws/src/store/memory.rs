@@ -19,7 +19,7 @@ use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, ReferralClaim, RejectedReferral};
 use partnerops_domain::registration::{
-    AuditEntry, CustomerStanding, QueueChange, QueueWrite, Recorded, RegistrationQueue, RegistrationStatus,
+    AuditEntry, CustomerStanding, ExpiryWatch, QueueChange, QueueWrite, Recorded, RegistrationQueue, RegistrationStatus,
 };
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,7 @@ struct State {
     outbox: Vec<OutboxItem>,
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
     registrations: BTreeMap<RegistrationId, RegistrationRecord>,
+    watches: BTreeMap<RegistrationId, ExpiryWatch>,
     queues: HashMap<ProspectKey, RegistrationQueue>,
     history: Vec<AuditEntry>,
 }
@@ -132,7 +133,24 @@ impl Store for MemoryStore {
         let state = self.state();
         let timers: Vec<SlaTimer> =
             state.timers.values().filter(|t| t.next_check_at().is_some_and(|at| at <= now)).cloned().collect();
-        Ok(DueTimers { items_read: timers.len(), queries: 1, timers })
+        let expiries: Vec<ExpiryWatch> =
+            state.watches.values().filter(|w| w.next_check_at().is_some_and(|at| at <= now)).cloned().collect();
+        Ok(DueTimers { items_read: timers.len() + expiries.len(), queries: 1, timers, expiries })
+    }
+
+    async fn record_expiry_notice(
+        &self,
+        before: &ExpiryWatch,
+        after: &ExpiryWatch,
+        event: &DomainEvent,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.watches.get(&after.registration_id).map(|w| w.rev) != Some(before.rev) {
+            return Err(StoreError::Conflict("the expiry watch"));
+        }
+        state.watches.insert(after.registration_id.clone(), after.clone());
+        state.outbox.push(outbox_item(event));
+        Ok(())
     }
 
     async fn record_sweep(
@@ -327,6 +345,9 @@ impl Store for MemoryStore {
         for timer in &timers {
             put_timer(&mut state, timer);
         }
+        if let Some(watch) = &recorded.watch {
+            state.watches.insert(watch.registration_id.clone(), watch.clone());
+        }
         state
             .registrations
             .insert(registration.id.clone(), RegistrationRecord { registration: registration.clone(), timers });
@@ -380,6 +401,9 @@ impl Store for MemoryStore {
         state.queues.insert(change.customer_key.clone(), change.queue_after.clone());
         for timer in &change.timers {
             put_timer(&mut state, timer);
+        }
+        for watch in &change.watches {
+            state.watches.insert(watch.registration_id.clone(), watch.clone());
         }
         for c in &change.changes {
             if let Some(record) = state.registrations.get_mut(&c.registration_id) {

@@ -19,7 +19,8 @@ use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, Referral, ReferralStatus, RejectedReferral};
 use partnerops_domain::registration::{
-    AuditEntry, CustomerStanding, QueueChange, Recorded, Registration, RegistrationQueue, RegistrationStatus,
+    AuditEntry, CustomerStanding, ExpiryWatch, QueueChange, Recorded, Registration, RegistrationQueue,
+    RegistrationStatus,
 };
 use partnerops_domain::sla::{SlaTimer, SlaView};
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,7 @@ impl From<items::RegistrationItem> for RegistrationRecord {
 #[derive(Debug, Clone, Default)]
 pub struct DueTimers {
     pub timers: Vec<SlaTimer>,
+    pub expiries: Vec<ExpiryWatch>,
     /// Index items read (DynamoDB's `ScannedCount`, summed over pages).
     pub items_read: usize,
     pub queries: usize,
@@ -205,6 +207,13 @@ pub trait Store: Send + Sync {
     /// transaction; `Conflict` if the timer changed since it was read.
     async fn record_sweep(&self, before: &SlaTimer, after: &SlaTimer, events: &[DomainEvent])
     -> Result<(), StoreError>;
+    /// Records an expiry notice with its event, conditional on the watch's `rev`.
+    async fn record_expiry_notice(
+        &self,
+        before: &ExpiryWatch,
+        after: &ExpiryWatch,
+        event: &DomainEvent,
+    ) -> Result<(), StoreError>;
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(

@@ -348,3 +348,57 @@ proptest! {
         prop_assert_eq!(regs.iter().filter(|r| r.timer.is_some()).count(), 1);
     }
 }
+
+#[test]
+fn an_approval_is_watched_until_it_expires() {
+    let platinum = partner("alpha", "platinum", true);
+    let approved = accepted(submit(&platinum, &CustomerStanding::default(), "10.00", 1));
+    let watch = approved.watch.clone().unwrap();
+    assert_eq!(watch.protected_until, at("2027-05-21T10:00:00Z"));
+    assert_eq!(watch.next_check_at(), Some(at("2027-05-07T10:00:00Z")), "14 days before");
+    let event = || EventId::generate(now(), Entropy(77));
+    assert_eq!(sweep_expiry(&watch, at("2027-05-07T09:59:59Z"), event()), None);
+    let Some(ExpiryStep::Notice(noticed, notice)) = sweep_expiry(&watch, at("2027-05-07T10:00:00Z"), event()) else {
+        panic!()
+    };
+    assert_eq!(notice.detail_type(), "DealRegistrationExpiring");
+    let noticed = *noticed;
+    assert_eq!(noticed.next_check_at(), Some(watch.protected_until));
+    assert_eq!(sweep_expiry(&noticed, at("2027-05-10T00:00:00Z"), event()), None, "the notice is sent once");
+    assert_eq!(sweep_expiry(&noticed, watch.protected_until, event()), Some(ExpiryStep::Expire));
+
+    let queue = standing_after(&approved).queue;
+    let change = expire_registration(&approved.registration, &queue, &noticed, watch.protected_until, event()).unwrap();
+    assert_eq!(change.changes[0].to, RegistrationStatus::Expired);
+    assert_eq!(change.changes[0].event.as_ref().unwrap().detail_type(), "DealRegistrationExpired");
+    assert_eq!(change.queue_after.approved, None, "the claim is released");
+    assert_eq!(change.watches[0].next_check_at(), None);
+    let mut withdrawn = approved.registration.clone();
+    withdrawn.status = RegistrationStatus::Withdrawn;
+    assert_eq!(expire_registration(&withdrawn, &queue, &noticed, now(), event()), Err(ChangeRefused::AlreadyDecided));
+}
+
+#[test]
+fn approving_and_withdrawing_open_and_close_the_watch() {
+    let (regs, standing) = queue_of(1);
+    let owner = partner("p0", "gold", true);
+    let approved = decide_registration(
+        &regs[0].registration,
+        &[],
+        &standing.queue,
+        &approve(None),
+        &owner,
+        "cm",
+        &terms(),
+        now(),
+        events(),
+    )
+    .unwrap();
+    assert_eq!(approved.watches.len(), 1);
+    assert!(approved.watches[0].next_check_at().is_some());
+    let mut registration = regs[0].registration.clone();
+    registration.status = RegistrationStatus::Approved;
+    let withdrawn = withdraw_registration(&registration, &[], &approved.queue_after, &terms(), now()).unwrap();
+    assert_eq!(withdrawn.watches.len(), 1);
+    assert_eq!(withdrawn.watches[0].next_check_at(), None);
+}
