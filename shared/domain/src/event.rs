@@ -74,6 +74,39 @@ pub struct DealRegistrationDecided {
     pub protected_until: Option<Timestamp>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpportunityLinked {
+    pub opportunity_id: String,
+    pub referral_id: Option<ReferralId>,
+    pub deal_registration_id: Option<RegistrationId>,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealClosed {
+    pub opportunity_id: String,
+    pub referral_id: Option<ReferralId>,
+    pub deal_registration_id: Option<RegistrationId>,
+    pub prospect_key: ProspectKey,
+    pub motion: Motion,
+    pub amount: Money,
+    pub closed_at: Timestamp,
+    pub attribution: Vec<crate::crm::Attribution>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRefunded {
+    pub opportunity_id: String,
+    pub refunded_amount: Money,
+    /// Everything refunded on this deal so far, this refund included.
+    pub refunded_total: Money,
+    pub refunded_at: Timestamp,
+    pub amount: Money,
+    pub closed_at: Option<Timestamp>,
+}
+
 /// An approval's protection is about to end, or has ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationProtectionNotice {
@@ -142,6 +175,9 @@ pub enum EventPayload {
     ReferralRejected(ReferralRejected),
     DealRegistrationSubmitted(DealRegistrationSubmitted),
     DealRegistrationDecided(DealRegistrationDecided),
+    OpportunityLinked(OpportunityLinked),
+    DealClosed(DealClosed),
+    DealRefunded(DealRefunded),
     DealRegistrationExpiring(RegistrationProtectionNotice),
     DealRegistrationExpired(RegistrationProtectionNotice),
     SlaDueSoon(SlaSignalled),
@@ -169,6 +205,9 @@ impl DomainEvent {
             EventPayload::ReferralRejected(_) => "ReferralRejected",
             EventPayload::DealRegistrationSubmitted(_) => "DealRegistrationSubmitted",
             EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
+            EventPayload::OpportunityLinked(_) => "OpportunityLinked",
+            EventPayload::DealClosed(_) => "DealClosed",
+            EventPayload::DealRefunded(_) => "DealRefunded",
             EventPayload::DealRegistrationExpiring(_) => "DealRegistrationExpiring",
             EventPayload::DealRegistrationExpired(_) => "DealRegistrationExpired",
             EventPayload::SlaDueSoon(_) => "SlaDueSoon",
@@ -184,6 +223,9 @@ impl DomainEvent {
             EventPayload::ReferralRejected(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationSubmitted(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
+            EventPayload::OpportunityLinked(p) => serde_json::to_value(p),
+            EventPayload::DealClosed(p) => serde_json::to_value(p),
+            EventPayload::DealRefunded(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => {
                 serde_json::to_value(p)
             }

@@ -5,6 +5,7 @@
 //! arguments, so the same inputs always give the same outcome.
 
 pub mod auth;
+pub mod crm;
 pub mod event;
 pub mod field;
 pub mod id;

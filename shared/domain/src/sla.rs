@@ -73,6 +73,10 @@ pub struct SlaTimer {
     pub due_soon_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalated_at: Option<Timestamp>,
+    /// Set when the obligation stopped without being met (the opportunity
+    /// closed): the sweep has nothing more to do with the timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
     /// Bumped by every change; the sweep's writes are conditional on it, so
     /// two sweeps over the same timer change it, and signal, once.
     #[serde(default)]
@@ -145,8 +149,29 @@ impl SlaTimer {
             breached_at: None,
             due_soon_at: None,
             escalated_at: None,
+            ended_at: None,
             rev: 0,
         }
+    }
+
+    /// Met by an event that happened at `at`: only an open timer, and only
+    /// when `at <= due_at`. A late event changes nothing: breached is final.
+    pub fn meet(&self, at: Timestamp) -> Option<SlaTimer> {
+        (self.status == SlaStatus::Open && self.ended_at.is_none() && at <= self.due_at).then(|| SlaTimer {
+            status: SlaStatus::Met,
+            met_at: Some(at),
+            rev: self.rev + 1,
+            ..self.clone()
+        })
+    }
+
+    /// Stops a timer whose obligation ended at `at`: met if still in time,
+    /// else kept as it is but taken out of the sweep.
+    pub fn end(&self, at: Timestamp) -> Option<SlaTimer> {
+        if self.status == SlaStatus::Met || self.ended_at.is_some() {
+            return None;
+        }
+        self.meet(at).or_else(|| Some(SlaTimer { ended_at: Some(at), rev: self.rev + 1, ..self.clone() }))
     }
 
     pub fn window(&self) -> Duration {
@@ -167,6 +192,9 @@ impl SlaTimer {
     /// timer, or `None` once nothing more can happen to it. The due-time
     /// index holds exactly the timers for which this is `Some`.
     pub fn next_check_at(&self) -> Option<Timestamp> {
+        if self.ended_at.is_some() {
+            return None;
+        }
         match self.status {
             SlaStatus::Met => None,
             SlaStatus::Open if self.due_soon_at.is_none() && self.due_soon_threshold() < self.due_at => {
