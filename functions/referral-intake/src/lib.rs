@@ -60,6 +60,7 @@ async fn submit_referral(
                     tracing::info!(referral_id = %accepted.referral.id, partner_id = %partner_id, "referral received");
                     let record = partnerops_aws::store::ReferralRecord {
                         slas: vec![accepted.timer.view()],
+                        timers: vec![accepted.timer.clone()],
                         referral: accepted.referral,
                     };
                     let location = format!("/v1/referrals/{}", record.referral.id);

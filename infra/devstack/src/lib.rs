@@ -42,6 +42,7 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
     vec![
         ("referral-intake", referral_intake::routes()),
         ("deal-registration", deal_registration::routes()),
+        ("crm-events", crm_events::routes()),
         ("admin", admin::routes()),
     ]
 }

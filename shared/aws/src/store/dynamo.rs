@@ -2,8 +2,9 @@
 
 use super::items::*;
 use super::{
-    ApiKeyRecord, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest,
-    ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey,
+    OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store,
+    StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use anyhow::{Context as _, anyhow};
@@ -21,6 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
+use partnerops_domain::crm::{CrmChange, Source};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
@@ -741,6 +743,89 @@ impl Store for DynamoStore {
         self.transact(items, &["the certification", "the partner"]).await
     }
 
+    async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let item: Option<CrmEventItem> = self.get(crm_event_pk(event_id), CRM_EVENT_SK).await?;
+        Ok(item.is_some_and(|i| i.ttl > now.unix_seconds()))
+    }
+
+    async fn opportunity(&self, id: &str) -> Result<Option<OpportunityRecord>, StoreError> {
+        let item: Option<OpportunityItem> = self.get(opportunity_pk(id), OPPORTUNITY_SK).await?;
+        Ok(item.map(|i| OpportunityRecord { opportunity: i.opportunity, timers: timer_list(i.sla_timers) }))
+    }
+
+    async fn apply_crm(&self, change: &CrmChange, now: Timestamp) -> Result<(), StoreError> {
+        let seen = CrmEventItem {
+            pk: crm_event_pk(&change.event_id),
+            sk: CRM_EVENT_SK.into(),
+            entity: "crm_event".into(),
+            processed_at: now,
+            ttl: now.plus(Duration::days(partnerops_domain::crm::DEDUPE_DAYS)).unix_seconds(),
+        };
+        let mut items = vec![self.put_with_values(
+            to_item(&seen)?,
+            "attribute_not_exists(PK) OR #ttl <= :now",
+            HashMap::from([(":now".to_owned(), AttributeValue::N(now.unix_seconds().to_string()))]),
+        )?];
+        // put_with_values has no names; the ttl attribute is a reserved word.
+        if let Some(TransactWriteItem { put: Some(put), .. }) = items.first_mut() {
+            put.expression_attribute_names = Some(HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]));
+        }
+        let mut names = vec![CRM_EVENT_SEEN];
+        let opportunity =
+            to_item(&OpportunityItem::new(change.opportunity.clone(), change.opportunity_timers.clone()))?;
+        items.push(match change.opportunity_read_rev {
+            None => self.put(opportunity, Some("attribute_not_exists(PK)"))?,
+            Some(rev) => {
+                self.put_with_values(opportunity, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev))]))?
+            }
+        });
+        names.push("the opportunity");
+        let mut timers: Vec<&SlaTimer> = change.changed_timers.iter().collect();
+        if let Some(update) = &change.source_update {
+            let (pk, sk) = match &update.source {
+                Source::Referral(id) => (referral_pk(id.as_str()), REFERRAL_SK),
+                Source::Registration(id) => (registration_pk(id.as_str()), REGISTRATION_SK),
+            };
+            let mut expression = "SET #status = :to, updated_at = :now".to_owned();
+            let mut values =
+                HashMap::from([(":to".to_owned(), s(update.to.clone())), (":now".to_owned(), s(now.to_rfc3339()))]);
+            let mut attribute_names = vec![("#status", "status")];
+            if let Some(opportunity_id) = &update.opportunity_id {
+                expression.push_str(", opportunity_id = :opp");
+                values.insert(":opp".to_owned(), s(opportunity_id.clone()));
+            }
+            let key_name;
+            if let Some(timer) = &update.timer {
+                key_name = timer_key(timer);
+                expression.push_str(", sla_timers.#k = :timer");
+                values.insert(":timer".to_owned(), to_value(timer)?);
+                attribute_names.push(("#k", &key_name));
+                timers.push(timer);
+            }
+            let condition = if update.from == "*" {
+                "attribute_exists(PK)"
+            } else {
+                values.insert(":from".to_owned(), s(update.from.clone()));
+                "#status = :from"
+            };
+            items.push(self.update(key_of(&pk, sk), &expression, Some(condition), attribute_names, values)?);
+            names.push("the referral or registration");
+        }
+        for timer in timers {
+            let item = to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?;
+            items.push(match timer.rev {
+                0 => self.put(item, Some("attribute_not_exists(PK)"))?,
+                rev => self.put_with_values(item, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev - 1))]))?,
+            });
+            names.push("an SLA timer");
+        }
+        for event in &change.events {
+            items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
+            names.push("the outbox");
+        }
+        self.transact(items, &names).await
+    }
+
     async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
         // `~` sorts after every character of a key, so this takes every entry
         // whose next check is at or before `now`.
@@ -793,10 +878,10 @@ impl Store for DynamoStore {
             )?,
             self.update(
                 key_of(&pk, subject_sk(&after.subject)),
-                "SET sla_timers.#k = :timer",
+                "SET sla_timers.#k = :timer ADD rev :one",
                 Some("attribute_exists(PK)"),
                 vec![("#k", &timer_key(after))],
-                HashMap::from([(":timer".to_owned(), to_value(after)?)]),
+                HashMap::from([(":timer".to_owned(), to_value(after)?), (":one".to_owned(), n(1))]),
             )?,
         ];
         let mut names = vec!["the SLA timer", "the timer's subject"];

@@ -2,6 +2,7 @@
 //! lists every item type with its keys and access patterns.
 
 use partnerops_domain::Timestamp;
+use partnerops_domain::crm::Opportunity;
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{Referral, ReferralClaim};
@@ -62,7 +63,7 @@ pub fn subject_pk(subject: &SlaSubject) -> String {
     match subject {
         SlaSubject::Referral(id) => referral_pk(id),
         SlaSubject::DealRegistration(id) => registration_pk(id),
-        SlaSubject::Opportunity(id) => format!("OPPORTUNITY#{id}"),
+        SlaSubject::Opportunity(id) => opportunity_pk(id),
     }
 }
 
@@ -71,7 +72,7 @@ pub fn subject_sk(subject: &SlaSubject) -> &'static str {
     match subject {
         SlaSubject::Referral(_) => REFERRAL_SK,
         SlaSubject::DealRegistration(_) => REGISTRATION_SK,
-        SlaSubject::Opportunity(_) => "OPPORTUNITY",
+        SlaSubject::Opportunity(_) => OPPORTUNITY_SK,
     }
 }
 
@@ -292,6 +293,53 @@ impl SlaTimerItem {
         };
         Self { pk: subject_pk, sk, due_pk, due_sk, entity: "sla_timer".into(), timer }
     }
+}
+
+pub fn opportunity_pk(id: &str) -> String {
+    format!("OPPORTUNITY#{id}")
+}
+pub const OPPORTUNITY_SK: &str = "OPPORTUNITY";
+
+pub fn crm_event_pk(event_id: &str) -> String {
+    format!("CRMEVENT#{event_id}")
+}
+pub const CRM_EVENT_SK: &str = "CRMEVENT";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OpportunityItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    #[serde(flatten)]
+    pub opportunity: Opportunity,
+    #[serde(default)]
+    pub sla_timers: std::collections::BTreeMap<String, SlaTimer>,
+}
+
+impl OpportunityItem {
+    pub fn new(opportunity: Opportunity, timers: Vec<SlaTimer>) -> Self {
+        Self {
+            pk: opportunity_pk(&opportunity.id),
+            sk: OPPORTUNITY_SK.into(),
+            entity: "opportunity".into(),
+            opportunity,
+            sla_timers: timer_map(timers),
+        }
+    }
+}
+
+/// Remembers a processed CRM `event_id` for 30 days.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CrmEventItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub processed_at: Timestamp,
+    pub ttl: i64,
 }
 
 pub const EXPIRY_SK: &str = "EXPIRY";

@@ -3,8 +3,9 @@
 
 use super::items::timer_key;
 use super::{
-    ApiKeyRecord, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, Page, PageRequest, ReferralQuery,
-    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, OpportunityRecord,
+    Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError,
+    StoredResponse,
 };
 use crate::outbox::outbox_item;
 use crate::store::items::OutboxItem;
@@ -13,10 +14,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
 use partnerops_domain::Timestamp;
+use partnerops_domain::crm::{CrmChange, Opportunity, Source};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::{KeyId, ReferralId, RegistrationId};
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
+use partnerops_domain::referral::ReferralStatus;
 use partnerops_domain::referral::{AcceptedReferral, ProspectStanding, ReferralClaim, RejectedReferral};
 use partnerops_domain::registration::{
     AuditEntry, CustomerStanding, ExpiryWatch, QueueChange, QueueWrite, Recorded, RegistrationQueue, RegistrationStatus,
@@ -40,6 +43,8 @@ struct State {
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
     registrations: BTreeMap<RegistrationId, RegistrationRecord>,
     watches: BTreeMap<RegistrationId, ExpiryWatch>,
+    opportunities: BTreeMap<String, Opportunity>,
+    crm_events: HashMap<String, i64>,
     queues: HashMap<ProspectKey, RegistrationQueue>,
     history: Vec<AuditEntry>,
 }
@@ -116,6 +121,7 @@ fn put_timer(state: &mut State, timer: &SlaTimer) {
         SlaSubject::Referral(id) => {
             if let Some(record) = ReferralId::parse(id).and_then(|id| state.referrals.get_mut(&id)) {
                 record.slas = mine.iter().map(SlaTimer::view).collect();
+                record.timers = mine;
             }
         }
         SlaSubject::DealRegistration(id) => {
@@ -129,6 +135,74 @@ fn put_timer(state: &mut State, timer: &SlaTimer) {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.state().crm_events.get(event_id).is_some_and(|ttl| *ttl > now.unix_seconds()))
+    }
+
+    async fn opportunity(&self, id: &str) -> Result<Option<OpportunityRecord>, StoreError> {
+        let state = self.state();
+        Ok(state.opportunities.get(id).map(|o| OpportunityRecord {
+            opportunity: o.clone(),
+            timers: state.timers.iter().filter(|((s, _), _)| s == id).map(|(_, t)| t.clone()).collect(),
+        }))
+    }
+
+    async fn apply_crm(&self, change: &CrmChange, now: Timestamp) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.crm_events.get(&change.event_id).is_some_and(|ttl| *ttl > now.unix_seconds()) {
+            return Err(StoreError::Conflict(CRM_EVENT_SEEN));
+        }
+        let current = state.opportunities.get(&change.opportunity.id).map(|o| o.rev);
+        if current != change.opportunity_read_rev {
+            return Err(StoreError::Conflict("the opportunity"));
+        }
+        if let Some(update) = &change.source_update {
+            let status = match &update.source {
+                Source::Referral(id) => state.referrals.get(id).map(|r| r.referral.status.as_str().to_owned()),
+                Source::Registration(id) => {
+                    state.registrations.get(id).map(|r| r.registration.status.as_str().to_owned())
+                }
+            };
+            if status.is_none() || (update.from != "*" && status.as_deref() != Some(update.from.as_str())) {
+                return Err(StoreError::Conflict("the referral or registration"));
+            }
+        }
+        let ttl = now.plus(chrono::Duration::days(partnerops_domain::crm::DEDUPE_DAYS)).unix_seconds();
+        state.crm_events.insert(change.event_id.clone(), ttl);
+        state.opportunities.insert(change.opportunity.id.clone(), change.opportunity.clone());
+        for timer in &change.changed_timers {
+            put_timer(&mut state, timer);
+        }
+        if let Some(update) = &change.source_update {
+            match &update.source {
+                Source::Referral(id) => {
+                    if let Some(record) = state.referrals.get_mut(id) {
+                        if let Some(status) = ReferralStatus::parse(&update.to) {
+                            record.referral.status = status;
+                        }
+                        if update.opportunity_id.is_some() {
+                            record.referral.opportunity_id = update.opportunity_id.clone();
+                        }
+                        record.referral.updated_at = now;
+                    }
+                }
+                Source::Registration(id) => {
+                    if let Some(record) = state.registrations.get_mut(id) {
+                        if let Some(status) = RegistrationStatus::parse(&update.to) {
+                            record.registration.status = status;
+                        }
+                        record.registration.updated_at = now;
+                    }
+                }
+            }
+            if let Some(timer) = &update.timer {
+                put_timer(&mut state, timer);
+            }
+        }
+        state.outbox.extend(change.events.iter().map(outbox_item));
+        Ok(())
+    }
+
     async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
         let state = self.state();
         let timers: Vec<SlaTimer> =
@@ -256,7 +330,11 @@ impl Store for MemoryStore {
         state.referral_claims.insert(accepted.claim.prospect_key.clone(), accepted.claim.clone());
         state.referrals.insert(
             accepted.referral.id.clone(),
-            ReferralRecord { referral: accepted.referral.clone(), slas: vec![accepted.timer.view()] },
+            ReferralRecord {
+                referral: accepted.referral.clone(),
+                slas: vec![accepted.timer.view()],
+                timers: vec![accepted.timer.clone()],
+            },
         );
         put_timer(&mut state, &accepted.timer);
         state.outbox.push(outbox_item(&accepted.event));
@@ -270,7 +348,7 @@ impl Store for MemoryStore {
         }
         state.referrals.insert(
             rejected.referral.id.clone(),
-            ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new() },
+            ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new(), timers: Vec::new() },
         );
         state.outbox.push(outbox_item(&rejected.event));
         Ok(())

@@ -12,6 +12,7 @@ pub use memory::MemoryStore;
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{KeyHash, Role};
+use partnerops_domain::crm::{CrmChange, Opportunity};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::RegistrationId;
 use partnerops_domain::id::{KeyId, ReferralId};
@@ -56,11 +57,22 @@ pub struct ReferralRecord {
     #[serde(flatten)]
     pub referral: Referral,
     pub slas: Vec<SlaView>,
+    /// The timers behind `slas`, for rules that meet them.
+    #[serde(skip)]
+    pub timers: Vec<SlaTimer>,
+}
+
+/// An opportunity with its SLA timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpportunityRecord {
+    pub opportunity: Opportunity,
+    pub timers: Vec<SlaTimer>,
 }
 
 impl From<items::ReferralItem> for ReferralRecord {
     fn from(item: items::ReferralItem) -> Self {
-        Self { referral: item.referral, slas: items::timer_list(item.sla_timers).iter().map(SlaTimer::view).collect() }
+        let timers = items::timer_list(item.sla_timers);
+        Self { referral: item.referral, slas: timers.iter().map(SlaTimer::view).collect(), timers }
     }
 }
 
@@ -200,6 +212,14 @@ pub trait Store: Send + Sync {
         read_at: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Whether a CRM `event_id` was processed within the last 30 days.
+    async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError>;
+    async fn opportunity(&self, id: &str) -> Result<Option<OpportunityRecord>, StoreError>;
+    /// Writes a CRM event's effects with its dedupe record in one transaction.
+    /// `Conflict("the CRM event")` when the event was processed meanwhile;
+    /// any other `Conflict` when something it read changed.
+    async fn apply_crm(&self, change: &CrmChange, now: Timestamp) -> Result<(), StoreError>;
+
     /// Every timer whose next check is due at `now`, from the sparse due-time
     /// index (never a scan), with the number of items read.
     async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError>;
@@ -224,6 +244,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn idempotency_abandon(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
 }
+
+/// The `Conflict` name that means a CRM event was already processed.
+pub const CRM_EVENT_SEEN: &str = "the CRM event";
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_HOURS: i64 = 24;
