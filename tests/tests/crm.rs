@@ -195,3 +195,41 @@ async fn late_events_leave_breached_timers_breached() {
         opp.body["slas"].as_array().unwrap().iter().find(|s| s["kind"] == "partner_follow_up").unwrap().clone();
     assert_eq!(follow_up["status"], "breached");
 }
+
+#[tokio::test]
+async fn a_registration_follows_its_opportunity_to_won() {
+    let t = TestStack::start().await;
+    t.set_clock("2026-11-22T10:00:00Z").await;
+    let alpha = t.certified_partner("alpha", "platinum").await;
+    let crm = t.key("crm", None).await;
+    let reg = t.post("/v1/deal-registrations", &alpha, partnerops_e2e::registration("globex.com", "10.00")).await;
+    let reg_id = reg.body["id"].as_str().unwrap();
+    let linked = t
+        .post(
+            "/v1/crm/events",
+            &crm,
+            event(
+                "r-created",
+                "opportunity.created",
+                "2026-11-22T10:00:00Z",
+                json!({ "deal_registration_id": reg_id, "name": "Globex", "amount": { "amount": "10.00", "currency": "USD" }, "owner_email": "o@example.com" }),
+            ),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::OK, "{:?}", linked.body);
+    assert_eq!(linked.body["opportunity"]["motion"], "resell", "the motion of the registration");
+    t.post(
+        "/v1/crm/events",
+        &crm,
+        event("r-won", "opportunity.closed", "2026-11-22T10:00:00Z", json!({ "outcome": "won", "amount": { "amount": "10.00", "currency": "USD" }, "closed_at": "2026-11-22T10:00:00Z" })),
+    )
+    .await;
+    assert_eq!(t.get(&format!("/v1/deal-registrations/{reg_id}"), &alpha).await.body["status"], "won");
+    t.set_clock("2027-06-01T00:00:00Z").await;
+    let tick = t.tick().await;
+    assert_eq!(tick["registrations_expired"], 0, "a won registration does not expire: {tick}");
+    t.set_clock("2027-06-01T00:05:00Z").await;
+    let next = t.tick().await;
+    assert_eq!(next["schedules_run"], json!(["sla-sweep"]));
+    assert_eq!(next["sla_items_read"], 0, "its watch and the ended notes timer left the due index: {next}");
+}

@@ -83,16 +83,14 @@ fn fresh_event_id(now: Timestamp) -> EventId {
 async fn expire(store: &dyn Store, watch: &ExpiryWatch, now: Timestamp) -> Result<bool, StoreError> {
     let Some(record) = store.registration(&watch.registration_id).await? else { return Ok(false) };
     let queue = store.registration_queue(&watch.customer_key).await?;
-    match expire_registration(&record.registration, &queue, watch, now, fresh_event_id(now)) {
-        Ok(change) => {
-            store.apply_queue_change(&change).await?;
-            tracing::info!(registration_id = %watch.registration_id, "deal registration expired");
-            Ok(true)
-        }
-        // Withdrawn meanwhile: the withdrawal closed the watch in the same
-        // transaction, so there is nothing left to do.
-        Err(_) => Ok(false),
+    let change = expire_registration(&record.registration, &queue, watch, now, fresh_event_id(now))
+        .map_err(|_| StoreError::Conflict("the registration"))?;
+    store.apply_queue_change(&change).await?;
+    let expired = !change.changes.is_empty();
+    if expired {
+        tracing::info!(registration_id = %watch.registration_id, "deal registration expired");
     }
+    Ok(expired)
 }
 
 #[cfg(test)]

@@ -552,15 +552,8 @@ pub fn apply_to_opportunity(
                 Outcome::Won => "won",
                 Outcome::Lost => "lost",
             };
-            if matches!(source, Source::Referral(_)) {
-                source_update = Some(SourceUpdate {
-                    source,
-                    from: from.into(),
-                    to: outcome_status.into(),
-                    opportunity_id: None,
-                    timer: None,
-                });
-            }
+            source_update =
+                Some(SourceUpdate { source, from: from.into(), to: outcome_status.into(), opportunity_id: None, timer: None });
             if *outcome == Outcome::Won {
                 events.push(DomainEvent::new(
                     event_id,

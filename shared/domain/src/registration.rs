@@ -136,6 +136,9 @@ pub enum RegistrationStatus {
     Rejected,
     Withdrawn,
     Expired,
+    /// The deal it protects closed (`opportunity.closed`).
+    Won,
+    Lost,
 }
 
 impl RegistrationStatus {
@@ -146,6 +149,8 @@ impl RegistrationStatus {
             Self::Rejected => "rejected",
             Self::Withdrawn => "withdrawn",
             Self::Expired => "expired",
+            Self::Won => "won",
+            Self::Lost => "lost",
         }
     }
 
@@ -654,10 +659,19 @@ pub fn expire_registration(
     now: Timestamp,
     event_id: EventId,
 ) -> Result<QueueChange, ChangeRefused> {
-    if registration.status != RegistrationStatus::Approved {
-        return Err(ChangeRefused::AlreadyDecided);
-    }
     let mut after = RegistrationQueue { version: queue.version + 1, ..queue.clone() };
+    if registration.status != RegistrationStatus::Approved {
+        // Won, lost or withdrawn meanwhile: only the watch is left to close.
+        return Ok(QueueChange {
+            customer_key: registration.customer_key.clone(),
+            changes: Vec::new(),
+            queue_after: after,
+            queue_read: queue.version,
+            timers: Vec::new(),
+            timer_owners: Vec::new(),
+            watches: vec![watch.close()],
+        });
+    }
     if after.approved.as_ref().is_some_and(|a| a.registration_id == registration.id) {
         after.approved = None;
     }

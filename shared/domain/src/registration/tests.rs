@@ -375,7 +375,9 @@ fn an_approval_is_watched_until_it_expires() {
     assert_eq!(change.watches[0].next_check_at(), None);
     let mut withdrawn = approved.registration.clone();
     withdrawn.status = RegistrationStatus::Withdrawn;
-    assert_eq!(expire_registration(&withdrawn, &queue, &noticed, now(), event()), Err(ChangeRefused::AlreadyDecided));
+    let closing = expire_registration(&withdrawn, &queue, &noticed, now(), event()).unwrap();
+    assert!(closing.changes.is_empty(), "a registration that is no longer approved is left as it is");
+    assert_eq!(closing.watches[0].next_check_at(), None, "but its watch is closed");
 }
 
 #[test]
