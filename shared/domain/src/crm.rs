@@ -552,8 +552,13 @@ pub fn apply_to_opportunity(
                 Outcome::Won => "won",
                 Outcome::Lost => "lost",
             };
-            source_update =
-                Some(SourceUpdate { source, from: from.into(), to: outcome_status.into(), opportunity_id: None, timer: None });
+            source_update = Some(SourceUpdate {
+                source,
+                from: from.into(),
+                to: outcome_status.into(),
+                opportunity_id: None,
+                timer: None,
+            });
             if *outcome == Outcome::Won {
                 events.push(DomainEvent::new(
                     event_id,
