@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(&args[1..]),
         Some("test") => test(),
         Some("package") => package(&args[1..]),
-        Some("measure") => measure::run(&root()),
+        Some("measure") => function_binaries().and_then(|functions| measure::run(&root(), &functions)),
         Some("admin-key") => admin_key(&args[1..]),
         _ => {
             eprint!("{USAGE}");

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: &[&str] = &["referral-intake", "admin", "outbox-relay"];
 const RUNS: usize = 15;
 
 fn first_poll(binary: &Path, root: &Path) -> Result<Duration, String> {
@@ -46,18 +45,18 @@ fn first_poll(binary: &Path, root: &Path) -> Result<Duration, String> {
     Ok(elapsed)
 }
 
-pub fn run(root: &Path) -> Result<(), String> {
+pub fn run(root: &Path, functions: &[String]) -> Result<(), String> {
     step("building release binaries (host architecture)");
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build.current_dir(root).args(["build", "--release"]);
-    for f in FUNCTIONS {
+    for f in functions {
         build.args(["--bin", f]);
     }
     toolchain::run(&mut build)?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
     println!("\n  {:<18} {:>10} {:>16} {:>16}", "function", "size", "first poll p50", "first poll max");
-    for f in FUNCTIONS {
+    for f in functions {
         let binary = target.join("release").join(f);
         let size = std::fs::metadata(&binary).map_err(|e| e.to_string())?.len();
         let mut samples = (0..RUNS).map(|_| first_poll(&binary, root)).collect::<Result<Vec<_>, _>>()?;
