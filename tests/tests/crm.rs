@@ -233,3 +233,46 @@ async fn a_registration_follows_its_opportunity_to_won() {
     assert_eq!(next["schedules_run"], json!(["sla-sweep"]));
     assert_eq!(next["sla_items_read"], 0, "its watch and the ended notes timer left the due index: {next}");
 }
+
+#[tokio::test]
+async fn every_sla_kind_walks_through_due_soon_breach_and_escalation() {
+    let (t, alpha, crm, referral_id) = setup().await;
+    let beta = t.certified_partner("beta", "gold").await;
+    let manager = t.key("channel_manager", None).await;
+    t.set_clock("2026-11-22T12:00:00Z").await;
+    let reg = t.post("/v1/deal-registrations", &beta, partnerops_e2e::registration("globex.com", "10.00")).await;
+    t.post("/v1/crm/events", &crm, created(&referral_id, "2026-11-22T12:00:00Z")).await;
+    t.post(
+        "/v1/crm/events",
+        &crm,
+        event("e-meet", "meeting.held", "2026-11-22T12:00:00Z", json!({ "meeting_id": "m1" })),
+    )
+    .await;
+    assert_eq!(t.tick().await["sla_signals"], 0, "the referral's timer was met; nothing else is due");
+
+    // (clock, signals): follow-up (24 h), registration decision (48 h), notes update (168 h)
+    let steps = [
+        ("2026-11-23T06:00:00Z", 1), // follow-up due soon
+        ("2026-11-23T12:05:00Z", 1), // follow-up breached
+        ("2026-11-24T00:00:00Z", 1), // decision due soon
+        ("2026-11-24T12:10:00Z", 2), // follow-up escalated, decision breached
+        ("2026-11-26T12:15:00Z", 1), // decision escalated
+        ("2026-11-27T18:00:00Z", 1), // notes due soon
+        ("2026-11-29T12:05:00Z", 1), // notes breached
+        ("2026-12-06T12:05:00Z", 1), // notes escalated
+        ("2026-12-31T00:00:00Z", 0), // nothing twice
+    ];
+    for (at, signals) in steps {
+        t.set_clock(at).await;
+        let tick = t.tick().await;
+        assert_eq!(tick["sla_signals"], signals, "at {at}: {tick}");
+    }
+    let opp = t.get("/v1/opportunities/006-ACME", &crm).await;
+    for sla in opp.body["slas"].as_array().unwrap() {
+        assert_eq!(sla["status"], "breached", "{sla}");
+    }
+    let reg = t.get(&format!("/v1/deal-registrations/{}", reg.body["id"].as_str().unwrap()), &manager).await;
+    assert_eq!(reg.body["slas"][0]["status"], "breached");
+    assert_eq!(reg.body["slas"][0]["breached_at"], "2026-11-24T12:10:00.000Z");
+    assert_eq!(t.get(&format!("/v1/referrals/{referral_id}"), &alpha).await.body["slas"][0]["status"], "met");
+}
