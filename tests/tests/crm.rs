@@ -196,6 +196,15 @@ async fn late_events_leave_breached_timers_breached() {
     assert_eq!(follow_up["status"], "breached");
 }
 
+fn linked_again(registration_id: &str) -> Value {
+    event(
+        "r-created",
+        "opportunity.created",
+        "2026-11-22T10:00:00Z",
+        json!({ "deal_registration_id": registration_id, "name": "Globex", "amount": { "amount": "10.00", "currency": "USD" }, "owner_email": "o@example.com" }),
+    )
+}
+
 #[tokio::test]
 async fn a_registration_follows_its_opportunity_to_won() {
     let t = TestStack::start().await;
@@ -218,6 +227,24 @@ async fn a_registration_follows_its_opportunity_to_won() {
         .await;
     assert_eq!(linked.status, StatusCode::OK, "{:?}", linked.body);
     assert_eq!(linked.body["opportunity"]["motion"], "resell", "the motion of the registration");
+    let mut second = linked_again(reg_id);
+    second["event_id"] = json!("r-created-2");
+    second["opportunity_id"] = json!("006-OTHER");
+    assert_eq!(
+        t.post("/v1/crm/events", &crm, second).await.code(),
+        "source_unavailable",
+        "one opportunity per registration"
+    );
+    let gold = t.certified_partner("gamma", "gold").await;
+    let pending = t.post("/v1/deal-registrations", &gold, partnerops_e2e::registration("initech.com", "10.00")).await;
+    let mut on_pending = linked_again(pending.body["id"].as_str().unwrap());
+    on_pending["event_id"] = json!("r-created-3");
+    on_pending["opportunity_id"] = json!("006-INITECH");
+    assert_eq!(
+        t.post("/v1/crm/events", &crm, on_pending).await.code(),
+        "source_unavailable",
+        "only approved registrations"
+    );
     t.post(
         "/v1/crm/events",
         &crm,

@@ -82,8 +82,12 @@ async fn source_facts(state: &AppState, source: &Source) -> Result<SourceFacts, 
                 .await?
                 .ok_or_else(|| Problem::field("deal_registration_id", "no such deal registration"))?;
             let r = &record.registration;
-            if !matches!(r.status, RegistrationStatus::Pending | RegistrationStatus::Approved) {
-                return Err(refused(CrmRefusal::SourceUnavailable("the registration is not pending or approved")));
+            // Only an approval protects a deal; a pending registration still sits
+            // in its customer's queue, which a close must not leave behind.
+            if r.status != RegistrationStatus::Approved || r.opportunity_id.is_some() {
+                return Err(refused(CrmRefusal::SourceUnavailable(
+                    "the registration is not approved, or is linked already",
+                )));
             }
             Ok(SourceFacts {
                 source: source.clone(),

@@ -276,6 +276,7 @@ async fn decide(
 }
 
 async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    principal.require(&[Role::Partner])?;
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
     for _ in 0..ATTEMPTS {
         let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;

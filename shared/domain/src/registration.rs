@@ -187,6 +187,9 @@ pub struct Registration {
     pub decided_at: Option<Timestamp>,
     #[serde(default)]
     pub protected_until: Option<Timestamp>,
+    /// The CRM opportunity linked to this registration, once there is one.
+    #[serde(default)]
+    pub opportunity_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -367,6 +370,7 @@ pub fn decide_submission(
         decided_by: None,
         decided_at: None,
         protected_until: None,
+        opportunity_id: None,
         created_at: now,
         updated_at: now,
     };
@@ -750,10 +754,7 @@ fn decided_event(registration: &Registration, c: &StatusChange, id: EventId, now
 /// Meets a registration's open decision timer if the decision came in time;
 /// a late decision leaves it for the sweep to breach.
 fn meet_decision_timer(timers: &[SlaTimer], now: Timestamp) -> Option<SlaTimer> {
-    timers
-        .iter()
-        .find(|t| t.kind == SlaKind::RegistrationDecision && t.status == crate::sla::SlaStatus::Open && now <= t.due_at)
-        .map(|t| SlaTimer { status: crate::sla::SlaStatus::Met, met_at: Some(now), ..t.clone() })
+    timers.iter().filter(|t| t.kind == SlaKind::RegistrationDecision).find_map(|t| t.meet(now))
 }
 
 /// The new lead's decision timer when the queue's head changed.

@@ -109,12 +109,16 @@ pub fn sweep_timer(timer: &SlaTimer, now: Timestamp) -> Option<(SlaTimer, Vec<Sl
             after.breached_at = Some(now);
             after.due_soon_at.get_or_insert(now);
             signals.push(SlaSignal::Breached);
-        } else if after.due_soon_at.is_none() && now >= after.due_soon_threshold() {
+        } else if after.ended_at.is_none() && after.due_soon_at.is_none() && now >= after.due_soon_threshold() {
             after.due_soon_at = Some(now);
             signals.push(SlaSignal::DueSoon);
         }
     }
-    if after.status == SlaStatus::Breached && after.escalated_at.is_none() && after.escalation_threshold() < now {
+    if after.status == SlaStatus::Breached
+        && after.ended_at.is_none()
+        && after.escalated_at.is_none()
+        && after.escalation_threshold() < now
+    {
         after.escalated_at = Some(now);
         signals.push(SlaSignal::Escalated);
     }
@@ -165,8 +169,9 @@ impl SlaTimer {
         })
     }
 
-    /// Stops a timer whose obligation ended at `at`: met if still in time,
-    /// else kept as it is but taken out of the sweep.
+    /// Stops a timer whose obligation ended at `at`: met if still in time;
+    /// if already overdue, the sweep still breaches it (breaches are never
+    /// lost) but it is not escalated.
     pub fn end(&self, at: Timestamp) -> Option<SlaTimer> {
         if self.status == SlaStatus::Met || self.ended_at.is_some() {
             return None;
@@ -193,7 +198,8 @@ impl SlaTimer {
     /// index holds exactly the timers for which this is `Some`.
     pub fn next_check_at(&self) -> Option<Timestamp> {
         if self.ended_at.is_some() {
-            return None;
+            // An ended timer that was already overdue still owes its breach.
+            return (self.status == SlaStatus::Open).then_some(self.due_at);
         }
         match self.status {
             SlaStatus::Met => None,
@@ -276,6 +282,19 @@ mod tests {
     fn a_late_first_sweep_breaches_and_escalates_without_a_belated_due_soon() {
         assert_eq!(signals(&timer(), "2026-11-23T01:00:00Z"), [SlaSignal::Breached]);
         assert_eq!(signals(&timer(), "2026-11-25T00:00:00Z"), [SlaSignal::Breached, SlaSignal::Escalated]);
+    }
+
+    #[test]
+    fn an_overdue_timer_that_ends_is_still_breached_but_never_escalated() {
+        let ended = timer().end(at("2026-11-23T00:00:01Z")).unwrap();
+        assert_eq!(ended.status, SlaStatus::Open);
+        assert_eq!(ended.next_check_at(), Some(at("2026-11-23T00:00:00Z")), "it stays in the due index");
+        let (breached, signals) = sweep_timer(&ended, at("2026-11-23T00:05:00Z")).unwrap();
+        assert_eq!(signals, [SlaSignal::Breached]);
+        assert_eq!(breached.next_check_at(), None);
+        assert_eq!(sweep_timer(&breached, at("2026-12-30T00:00:00Z")), None, "no escalation once ended");
+        let in_time = timer().end(at("2026-11-22T12:00:00Z")).unwrap();
+        assert_eq!(in_time.status, SlaStatus::Met);
     }
 
     #[test]

@@ -80,6 +80,9 @@ fn key_of(pk: &str, sk: &str) -> Item {
     key(pk.to_owned(), sk)
 }
 
+/// The `Conflict` of a transaction cancelled by a concurrent one.
+const CONCURRENT_TRANSACTION: &str = "a concurrent transaction";
+
 /// DynamoDB's limit on items in one `TransactWriteItems`.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
@@ -180,12 +183,22 @@ impl DynamoStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) = e.as_service_error() {
-                    let failed =
-                        cancel.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
-                    if let Some(index) = failed {
-                        return Err(StoreError::Conflict(names.get(index).copied().unwrap_or("an item")));
+                match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                        let reasons = cancel.cancellation_reasons();
+                        if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                            return Err(StoreError::Conflict(names.get(index).copied().unwrap_or("an item")));
+                        }
+                        // Another transaction was working on one of the items: the
+                        // caller re-reads and tries again, like a failed condition.
+                        if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                            return Err(StoreError::Conflict(CONCURRENT_TRANSACTION));
+                        }
                     }
+                    Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                        return Err(StoreError::Conflict(CONCURRENT_TRANSACTION));
+                    }
+                    _ => {}
                 }
                 Err(unexpected("TransactWriteItems")(e))
             }
@@ -672,7 +685,11 @@ impl Store for DynamoStore {
         )?];
         let mut first_names = vec!["the customer's registration queue"];
         for timer in &change.timers {
-            first.push(self.timer_write(timer)?);
+            let item = to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?;
+            first.push(match timer.rev {
+                0 => self.put(item, Some("attribute_not_exists(PK)"))?,
+                rev => self.put_with_values(item, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev - 1))]))?,
+            });
             first_names.push("an SLA timer");
         }
         for watch in &change.watches {

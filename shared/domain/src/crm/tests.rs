@@ -154,7 +154,9 @@ fn closing_won_ends_notes_and_emits_deal_closed_and_refunds_are_capped() {
     assert_eq!(won.opportunity.status, OpportunityStatus::Won);
     assert_eq!(won.events[0].detail_type(), "DealClosed");
     assert_eq!(won.source_update.as_ref().unwrap().to, "won");
-    assert!(won.opportunity_timers.iter().all(|t| t.next_check_at().is_none()), "notes_update ends at close");
+    let notes = &won.opportunity_timers[0];
+    assert_eq!(notes.ended_at, Some(at("2026-12-01T00:00:00Z")), "notes_update ends at close");
+    assert_eq!(notes.next_check_at(), Some(notes.due_at), "closed after it was due: the sweep still breaches it");
     let first = apply(&won, refund("40000.00")).unwrap().unwrap();
     assert_eq!(first.opportunity.refunded_minor, 4_000_000);
     assert_eq!(first.events[0].detail_type(), "DealRefunded");
