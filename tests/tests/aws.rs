@@ -170,6 +170,17 @@ async fn idempotency_records_are_claimed_conditionally_and_expire() {
     };
     store.idempotency_complete(&key, &response, now).await.unwrap();
     assert_eq!(store.idempotency_begin(&key, now).await.unwrap(), IdempotencyBegin::Completed(response));
+    let abandoned = IdempotencyKey { record_key: "key_x#dead".into(), request_hash: "h3".into() };
+    assert_eq!(store.idempotency_begin(&abandoned, now).await.unwrap(), IdempotencyBegin::Started);
+    assert_eq!(
+        store.idempotency_begin(&abandoned, now.plus(chrono::Duration::seconds(59))).await.unwrap(),
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        store.idempotency_begin(&abandoned, now.plus(chrono::Duration::seconds(60))).await.unwrap(),
+        IdempotencyBegin::Started,
+        "a request that died holding the key loses it when its lease ends"
+    );
     let next_day = now.plus(chrono::Duration::hours(24));
     assert_eq!(
         store.idempotency_begin(&other, next_day).await.unwrap(),

@@ -106,7 +106,11 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
                 .to_owned(),
             body: String::from_utf8_lossy(&body).into_owned(),
         };
-        state.store.idempotency_complete(&key, &stored, now).await?;
+        // The work is done: answer it even if the record cannot be kept (the
+        // key's lease then lapses and a retry runs the request again).
+        if let Err(e) = state.store.idempotency_complete(&key, &stored, now).await {
+            tracing::warn!(error = %e, "could not keep the response for an Idempotency-Key");
+        }
     }
     Ok(Response::from_parts(head, Body::from(body)))
 }

@@ -2,9 +2,9 @@
 
 use super::items::*;
 use super::{
-    ApiKeyRecord, CRM_EVENT_SEEN, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey,
-    OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store,
-    StoreError, StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS,
+    IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord,
+    RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use anyhow::{Context as _, anyhow};
@@ -934,16 +934,23 @@ impl Store for DynamoStore {
             request_hash: idem.request_hash.clone(),
             state: "in_progress".into(),
             response: None,
+            locked_until: Some(now.plus(Duration::seconds(IDEMPOTENCY_LEASE_SECONDS)).unix_seconds()),
             ttl: now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds(),
         })?;
+        // A request that died while holding the key (a timeout, a crash) left an
+        // in-progress record; once its lease is over, a retry takes the key.
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR #ttl <= :now")
+            .condition_expression(
+                "attribute_not_exists(PK) OR #ttl <= :now OR (#state = :in_progress AND locked_until <= :now)",
+            )
             .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", AttributeValue::N(now.unix_seconds().to_string()))
+            .expression_attribute_values(":in_progress", s("in_progress"))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -978,6 +985,7 @@ impl Store for DynamoStore {
             request_hash: idem.request_hash.clone(),
             state: "completed".into(),
             response: Some(response.clone()),
+            locked_until: None,
             ttl: now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds(),
         })?;
         self.put_item(item, None, None).await.map(drop)

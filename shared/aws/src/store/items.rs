@@ -402,6 +402,9 @@ pub struct IdempotencyItem {
     pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<StoredResponse>,
+    /// While in progress: until when (epoch seconds) the running request holds the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
     /// DynamoDB TTL (epoch seconds); expiry is also checked on read, since
     /// TTL deletion lags.
     pub ttl: i64,

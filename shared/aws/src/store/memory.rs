@@ -3,9 +3,9 @@
 
 use super::items::timer_key;
 use super::{
-    ApiKeyRecord, CRM_EVENT_SEEN, DueTimers, IDEMPOTENCY_HOURS, IdempotencyBegin, IdempotencyKey, OpportunityRecord,
-    Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError,
-    StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS, IdempotencyBegin,
+    IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery,
+    RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use crate::store::items::OutboxItem;
@@ -518,7 +518,8 @@ impl Store for MemoryStore {
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {
         let mut state = self.state();
-        let expires = now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds();
+        // An in-progress record lasts as long as its lease; a completed one 24 h.
+        let expires = now.plus(Duration::seconds(IDEMPOTENCY_LEASE_SECONDS)).unix_seconds();
         match state.idempotency.get(&key.record_key) {
             Some((hash, response, ttl)) if *ttl > now.unix_seconds() => {
                 Ok(match (hash == &key.request_hash, response) {

@@ -250,6 +250,9 @@ pub const CRM_EVENT_SEEN: &str = "the CRM event";
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_HOURS: i64 = 24;
+/// How long a running request holds its `Idempotency-Key` (well over any
+/// function timeout); after that a retry may take it over.
+pub const IDEMPOTENCY_LEASE_SECONDS: i64 = 60;
 /// How long a published outbox item stays in the table.
 pub const OUTBOX_RETENTION_DAYS: i64 = 7;
 /// Number of partitions the SLA due-time index is spread over.
