@@ -5,14 +5,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use partnerops_api::list::{ListBody, page_request};
+use partnerops_api::list::{ListBody, empty, page_request, partner_scope};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{RegistrationQuery, RegistrationRecord};
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, RegistrationId};
-use partnerops_domain::partner::PartnerId;
 use partnerops_domain::registration::{
     ChangeRefused, Decision, DecisionDraft, QueueChange, QueueWrite, RegistrationDraft, RegistrationStatus,
     RegistrationSubmission, SubmissionIds, SubmissionOutcome, decide_registration, decide_submission,
@@ -175,16 +174,8 @@ async fn list(
         ),
         None => None,
     };
-    let requested = match query.get("partner_id") {
-        Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
-        None => None,
-    };
-    let partner_id = match (principal.partner(), requested) {
-        (Some(own), Some(other)) if own != &other => {
-            return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response());
-        }
-        (Some(own), _) => Some(own.clone()),
-        (None, requested) => requested,
+    let Some(partner_id) = partner_scope(&principal, &query)? else {
+        return Ok(Json(empty()).into_response());
     };
     let page = state.store.registrations(&RegistrationQuery { partner_id, status }, &page).await?;
     let page = partnerops_aws::store::Page {
@@ -206,13 +197,7 @@ fn refused(reason: ChangeRefused) -> Problem {
 /// The registration after `change`, as it was written.
 fn applied(mut record: RegistrationRecord, change: &QueueChange) -> RegistrationRecord {
     if let Some(c) = change.changes.iter().find(|c| c.registration_id == record.registration.id) {
-        let r = &mut record.registration;
-        r.status = c.to;
-        r.reason = c.reason.clone();
-        r.decided_by = c.decided_by.clone();
-        r.decided_at = c.decided_at;
-        r.protected_until = c.protected_until;
-        r.updated_at = c.audit.at;
+        record.registration.apply(c);
     }
     for (owner, timer) in change.timer_owners.iter().zip(&change.timers) {
         if owner == &record.registration.id {

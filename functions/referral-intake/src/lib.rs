@@ -5,14 +5,13 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use partnerops_api::list::{ListBody, page_request};
+use partnerops_api::list::{ListBody, empty, page_request, partner_scope};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::ReferralQuery;
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, ReferralId};
-use partnerops_domain::partner::PartnerId;
 use partnerops_domain::referral::{
     IntakeDecision, IntakeIds, ReferralDraft, ReferralStatus, ReferralSubmission, decide_referral_intake,
 };
@@ -104,16 +103,8 @@ async fn list_referrals(
             })?),
             None => None,
         };
-    let requested = match query.get("partner_id") {
-        Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
-        None => None,
-    };
-    let partner_id = match (principal.partner(), requested) {
-        (Some(own), Some(other)) if own != &other => {
-            return Ok(Json(ListBody::<()> { items: vec![], next_cursor: None }).into_response());
-        }
-        (Some(own), _) => Some(own.clone()),
-        (None, requested) => requested,
+    let Some(partner_id) = partner_scope(&principal, &query)? else {
+        return Ok(Json(empty()).into_response());
     };
     let page = state.store.referrals(&ReferralQuery { partner_id, status }, &page).await?;
     Ok(Json(ListBody::from(page)).into_response())

@@ -1,7 +1,9 @@
 //! `?limit=&cursor=` and the `{ items, next_cursor }` envelope.
 
+use crate::auth::Principal;
 use crate::problem::Problem;
 use partnerops_aws::store::{Page, PageRequest};
+use partnerops_domain::partner::PartnerId;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -37,4 +39,27 @@ impl<T> From<Page<T>> for ListBody<T> {
     fn from(page: Page<T>) -> Self {
         Self { items: page.items, next_cursor: page.next_cursor }
     }
+}
+
+/// Whose items a list shows: `?partner_id=` for channel managers and admins;
+/// always the caller's own for a partner. `None` when a partner asked for
+/// another partner's items: the answer is an empty list, which reveals nothing.
+pub fn partner_scope(
+    principal: &Principal,
+    query: &HashMap<String, String>,
+) -> Result<Option<Option<PartnerId>>, Problem> {
+    let requested = match query.get("partner_id") {
+        Some(raw) => Some(PartnerId::parse(raw).map_err(|m| Problem::field("partner_id", m))?),
+        None => None,
+    };
+    Ok(match (principal.partner(), requested) {
+        (Some(own), Some(other)) if own != &other => None,
+        (Some(own), _) => Some(Some(own.clone())),
+        (None, requested) => Some(requested),
+    })
+}
+
+/// A list with nothing in it.
+pub fn empty() -> ListBody<()> {
+    ListBody { items: Vec::new(), next_cursor: None }
 }

@@ -194,6 +194,18 @@ pub struct Registration {
     pub updated_at: Timestamp,
 }
 
+impl Registration {
+    /// The registration as `change` leaves it.
+    pub fn apply(&mut self, change: &StatusChange) {
+        self.status = change.to;
+        self.reason = change.reason.clone();
+        self.decided_by = change.decided_by.clone();
+        self.decided_at = change.decided_at;
+        self.protected_until = change.protected_until;
+        self.updated_at = change.audit.at;
+    }
+}
+
 /// One status change, as kept in the registration's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

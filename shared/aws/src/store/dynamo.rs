@@ -506,7 +506,7 @@ impl Store for DynamoStore {
         let items = vec![
             claim_write,
             self.put(
-                to_item(&ReferralItem::new(accepted.referral.clone(), vec![accepted.timer.clone()]))?,
+                to_item(&Listed::referral(accepted.referral.clone(), vec![accepted.timer.clone()]))?,
                 Some("attribute_not_exists(PK)"),
             )?,
             self.put(to_item(&SlaTimerItem::new(referral_pk(&referral_id), accepted.timer.clone()))?, None)?,
@@ -518,7 +518,7 @@ impl Store for DynamoStore {
     async fn record_rejected_referral(&self, rejected: &RejectedReferral) -> Result<(), StoreError> {
         let items = vec![
             self.put(
-                to_item(&ReferralItem::new(rejected.referral.clone(), Vec::new()))?,
+                to_item(&Listed::referral(rejected.referral.clone(), Vec::new()))?,
                 Some("attribute_not_exists(PK)"),
             )?,
             self.put(to_item(&outbox_item(&rejected.event))?, Some("attribute_not_exists(PK)"))?,
@@ -616,7 +616,7 @@ impl Store for DynamoStore {
         }
         let timers: Vec<SlaTimer> = recorded.timer.iter().cloned().collect();
         items.push(
-            self.put(to_item(&RegistrationItem::new(registration.clone(), timers))?, Some("attribute_not_exists(PK)"))?,
+            self.put(to_item(&Listed::registration(registration.clone(), timers))?, Some("attribute_not_exists(PK)"))?,
         );
         names.push("the registration");
         items.push(self.put(to_item(&Keyed::audit(recorded.audit.clone()))?, None)?);

@@ -188,8 +188,10 @@ impl Keyed<AuditEntry> {
     }
 }
 
+/// A referral or registration: listed per partner (GSI1) and program-wide
+/// (GSI2), newest first by id, with its SLA timers kept on the item.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct RegistrationItem {
+pub struct Listed<T> {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
@@ -204,63 +206,62 @@ pub struct RegistrationItem {
     pub gsi2sk: String,
     pub entity: String,
     #[serde(flatten)]
-    pub registration: Registration,
+    pub value: T,
     #[serde(default)]
     pub sla_timers: std::collections::BTreeMap<String, SlaTimer>,
 }
 
-impl RegistrationItem {
-    pub fn new(registration: Registration, timers: Vec<SlaTimer>) -> Self {
-        let id = registration.id.to_string();
+pub type ReferralItem = Listed<Referral>;
+pub type RegistrationItem = Listed<Registration>;
+
+impl<T> Listed<T> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        pk: String,
+        sk: &str,
+        partner_list: String,
+        all: &str,
+        id: String,
+        entity: &str,
+        value: T,
+        timers: Vec<SlaTimer>,
+    ) -> Self {
         Self {
-            pk: registration_pk(&id),
-            sk: REGISTRATION_SK.into(),
-            gsi1pk: partner_registrations(&registration.partner_id),
+            pk,
+            sk: sk.into(),
+            gsi1pk: partner_list,
             gsi1sk: id.clone(),
-            gsi2pk: ALL_REGISTRATIONS.into(),
+            gsi2pk: all.into(),
             gsi2sk: id,
-            entity: "registration".into(),
-            registration,
+            entity: entity.into(),
+            value,
             sla_timers: timer_map(timers),
         }
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ReferralItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    #[serde(rename = "GSI1PK")]
-    pub gsi1pk: String,
-    #[serde(rename = "GSI1SK")]
-    pub gsi1sk: String,
-    #[serde(rename = "GSI2PK")]
-    pub gsi2pk: String,
-    #[serde(rename = "GSI2SK")]
-    pub gsi2sk: String,
-    pub entity: String,
-    #[serde(flatten)]
-    pub referral: Referral,
-    #[serde(default)]
-    pub sla_timers: std::collections::BTreeMap<String, SlaTimer>,
+impl Listed<Referral> {
+    pub fn referral(referral: Referral, timers: Vec<SlaTimer>) -> Self {
+        let id = referral.id.to_string();
+        let partner_list = partner_referrals(&referral.partner_id);
+        Self::new(referral_pk(&id), REFERRAL_SK, partner_list, ALL_REFERRALS, id, "referral", referral, timers)
+    }
 }
 
-impl ReferralItem {
-    pub fn new(referral: Referral, timers: Vec<SlaTimer>) -> Self {
-        let id = referral.id.to_string();
-        Self {
-            pk: referral_pk(&id),
-            sk: REFERRAL_SK.into(),
-            gsi1pk: partner_referrals(&referral.partner_id),
-            gsi1sk: id.clone(),
-            gsi2pk: ALL_REFERRALS.into(),
-            gsi2sk: id,
-            entity: "referral".into(),
-            referral,
-            sla_timers: timer_map(timers),
-        }
+impl Listed<Registration> {
+    pub fn registration(registration: Registration, timers: Vec<SlaTimer>) -> Self {
+        let id = registration.id.to_string();
+        let partner_list = partner_registrations(&registration.partner_id);
+        Self::new(
+            registration_pk(&id),
+            REGISTRATION_SK,
+            partner_list,
+            ALL_REGISTRATIONS,
+            id,
+            "registration",
+            registration,
+            timers,
+        )
     }
 }
 

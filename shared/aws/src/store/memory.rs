@@ -485,13 +485,7 @@ impl Store for MemoryStore {
         }
         for c in &change.changes {
             if let Some(record) = state.registrations.get_mut(&c.registration_id) {
-                let r = &mut record.registration;
-                r.status = c.to;
-                r.reason = c.reason.clone();
-                r.decided_by = c.decided_by.clone();
-                r.decided_at = c.decided_at;
-                r.protected_until = c.protected_until;
-                r.updated_at = c.audit.at;
+                record.registration.apply(c);
             }
             state.history.push(c.audit.clone());
             if let Some(event) = &c.event {

@@ -72,13 +72,13 @@ pub struct OpportunityRecord {
 impl From<items::ReferralItem> for ReferralRecord {
     fn from(item: items::ReferralItem) -> Self {
         let timers = items::timer_list(item.sla_timers);
-        Self { referral: item.referral, slas: timers.iter().map(SlaTimer::view).collect(), timers }
+        Self { referral: item.value, slas: timers.iter().map(SlaTimer::view).collect(), timers }
     }
 }
 
 impl From<items::RegistrationItem> for RegistrationRecord {
     fn from(item: items::RegistrationItem) -> Self {
-        Self { registration: item.registration, timers: items::timer_list(item.sla_timers) }
+        Self { registration: item.value, timers: items::timer_list(item.sla_timers) }
     }
 }
 
