@@ -38,7 +38,11 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("  curl -s {}/_dev/health", stack.url);
     println!("  Ctrl-C stops the stack and moto.");
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
     println!("stopping");
     drop(stack);
     Ok(())

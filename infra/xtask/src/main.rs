@@ -71,7 +71,11 @@ fn dev(args: &[String]) -> Result<(), String> {
     run(cargo().args(["build", "--package", "partnerops-devstack", "--bin", "partnerops-dev"]))?;
     step(&format!("starting the dev stack on port {port}"));
     let binary = target_dir().join("debug/partnerops-dev");
-    run(tools.command(&binary).current_dir(root()).args(["--port", &port]))
+    let mut command = tools.command(&binary);
+    command.current_dir(root()).args(["--port", &port]);
+    // Become the dev stack, so Ctrl-C and SIGTERM reach it (and it stops moto).
+    use std::os::unix::process::CommandExt as _;
+    Err(format!("cannot start {}: {}", binary.display(), command.exec()))
 }
 
 fn target_dir() -> PathBuf {
