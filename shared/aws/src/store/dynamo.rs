@@ -142,10 +142,22 @@ impl DynamoStore {
     }
 
     fn put_with_values(&self, item: Item, condition: &str, values: Item) -> Result<TransactWriteItem, StoreError> {
+        self.put_named(item, condition, Vec::new(), values)
+    }
+
+    fn put_named(
+        &self,
+        item: Item,
+        condition: &str,
+        names: Vec<(&str, &str)>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let names: HashMap<String, String> = names.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unexpected(anyhow!("building Put: {e}")))?;
@@ -173,8 +185,14 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Writes a timer conditional on the revision it was changed from: a new
+    /// timer must not exist yet, a changed one must be as it was read.
     fn timer_write(&self, timer: &SlaTimer) -> Result<TransactWriteItem, StoreError> {
-        self.put(to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?, None)
+        let item = to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?;
+        match timer.rev {
+            0 => self.put(item, Some("attribute_not_exists(PK)")),
+            rev => self.put_with_values(item, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev - 1))])),
+        }
     }
 
     /// Runs a transaction; a failed condition on item `index` maps to
@@ -237,6 +255,35 @@ impl DynamoStore {
         let output = request.send().await.map_err(unexpected("Query"))?;
         let next_cursor = output.last_evaluated_key.as_ref().and_then(encode_cursor);
         Ok((output.items.unwrap_or_default(), next_cursor))
+    }
+
+    /// One page of a list index decoded as `I` and turned into records.
+    async fn list_records<I: DeserializeOwned, R: From<I>>(
+        &self,
+        partition: Partition,
+        status: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<R>, StoreError> {
+        let (items, next_cursor) = self.list(partition, status, page).await?;
+        let items = items.into_iter().map(|i| from_item::<I>(i).map(R::from)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix`.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unexpected("Query"))
     }
 
     fn status_change_items(
@@ -437,19 +484,7 @@ impl Store for DynamoStore {
     }
 
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(partner_pk(partner)))
-            .expression_attribute_values(":prefix", s(CERT_SK_PREFIX))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unexpected("Query"))?;
+        let items = self.query_prefix(partner_pk(partner), CERT_SK_PREFIX).await?;
         items.into_iter().map(|i| from_item::<Keyed<Certification>>(i).map(|c| c.value)).collect()
     }
 
@@ -536,12 +571,7 @@ impl Store for DynamoStore {
             Some(partner) => Partition::Partner(partner_referrals(partner)),
             None => Partition::All(ALL_REFERRALS),
         };
-        let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
-        let items = items
-            .into_iter()
-            .map(|i| from_item::<ReferralItem>(i).map(ReferralRecord::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.list_records::<ReferralItem, _>(partition, query.status.map(|s| s.as_str()), page).await
     }
 
     async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError> {
@@ -650,29 +680,11 @@ impl Store for DynamoStore {
             Some(partner) => Partition::Partner(partner_registrations(partner)),
             None => Partition::All(ALL_REGISTRATIONS),
         };
-        let (items, next_cursor) = self.list(partition, query.status.map(|s| s.as_str()), page).await?;
-        let items = items
-            .into_iter()
-            .map(|i| from_item::<RegistrationItem>(i).map(RegistrationRecord::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, next_cursor })
+        self.list_records::<RegistrationItem, _>(partition, query.status.map(|s| s.as_str()), page).await
     }
 
     async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(registration_pk(id.as_str())))
-            .expression_attribute_values(":prefix", s(HISTORY_SK_PREFIX))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unexpected("Query"))?;
+        let items = self.query_prefix(registration_pk(id.as_str()), HISTORY_SK_PREFIX).await?;
         items.into_iter().map(|i| from_item::<Keyed<AuditEntry>>(i).map(|a| a.value)).collect()
     }
 
@@ -685,11 +697,7 @@ impl Store for DynamoStore {
         )?];
         let mut first_names = vec!["the customer's registration queue"];
         for timer in &change.timers {
-            let item = to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?;
-            first.push(match timer.rev {
-                0 => self.put(item, Some("attribute_not_exists(PK)"))?,
-                rev => self.put_with_values(item, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev - 1))]))?,
-            });
+            first.push(self.timer_write(timer)?);
             first_names.push("an SLA timer");
         }
         for watch in &change.watches {
@@ -778,15 +786,12 @@ impl Store for DynamoStore {
             processed_at: now,
             ttl: now.plus(Duration::days(partnerops_domain::crm::DEDUPE_DAYS)).unix_seconds(),
         };
-        let mut items = vec![self.put_with_values(
+        let mut items = vec![self.put_named(
             to_item(&seen)?,
             "attribute_not_exists(PK) OR #ttl <= :now",
+            vec![("#ttl", "ttl")],
             HashMap::from([(":now".to_owned(), AttributeValue::N(now.unix_seconds().to_string()))]),
         )?];
-        // put_with_values has no names; the ttl attribute is a reserved word.
-        if let Some(TransactWriteItem { put: Some(put), .. }) = items.first_mut() {
-            put.expression_attribute_names = Some(HashMap::from([("#ttl".to_owned(), "ttl".to_owned())]));
-        }
         let mut names = vec![CRM_EVENT_SEEN];
         let opportunity =
             to_item(&OpportunityItem::new(change.opportunity.clone(), change.opportunity_timers.clone()))?;
@@ -829,11 +834,7 @@ impl Store for DynamoStore {
             names.push("the referral or registration");
         }
         for timer in timers {
-            let item = to_item(&SlaTimerItem::new(subject_pk(&timer.subject), timer.clone()))?;
-            items.push(match timer.rev {
-                0 => self.put(item, Some("attribute_not_exists(PK)"))?,
-                rev => self.put_with_values(item, "rev = :rev", HashMap::from([(":rev".to_owned(), n(rev - 1))]))?,
-            });
+            items.push(self.timer_write(timer)?);
             names.push("an SLA timer");
         }
         for event in &change.events {
