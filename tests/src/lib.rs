@@ -64,7 +64,13 @@ impl Reply {
 
 impl TestStack {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A stack with options changed by `configure` (a Slack webhook, say).
+    pub async fn start_with(configure: impl FnOnce(&mut Options)) -> Self {
         let mut options = terms_options();
+        configure(&mut options);
         let name = unique_stack();
         options.endpoint = Some(moto_endpoint());
         options.parameter_overrides.insert("EventBusName".into(), format!("{name}-bus"));

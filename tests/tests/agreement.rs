@@ -78,3 +78,36 @@ fn the_openapi_document_lists_exactly_the_routes() {
         api_routes().into_iter().flat_map(|(_, routes)| partnerops_api::routes::route_table(&routes)).collect();
     assert_eq!(documented, served);
 }
+
+/// Every queue-fed function: its rule routes exactly the events the code
+/// handles, failures are reported per message, and a message outlives the
+/// retries (visibility ≥ 6 × timeout, at least 5 receives before the DLQ).
+#[test]
+fn queue_consumers_are_wired_as_the_code_expects() {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let resources = &doc["Resources"];
+    let timeout = |f: &str| resources[f]["Properties"]["Timeout"].as_u64().unwrap();
+    for (function, queue, rule, detail_types) in [(
+        "NotifierFunction",
+        "NotificationQueue",
+        "NotificationRule",
+        partnerops_domain::terms::NOTIFIED_EVENTS.to_vec(),
+    )] {
+        let props = &resources[queue]["Properties"];
+        assert!(props["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout(function), "{queue} visibility");
+        assert!(props["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 5, "{queue} maxReceiveCount");
+        let events = resources[function]["Properties"]["Events"].as_mapping().unwrap();
+        for (_, event) in events {
+            let types = event["Properties"]["FunctionResponseTypes"].as_sequence().unwrap();
+            assert_eq!(types[0].as_str(), Some("ReportBatchItemFailures"), "{function}");
+        }
+        let routed: BTreeSet<&str> = resources[rule]["Properties"]["EventPattern"]["detail-type"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(routed, detail_types.into_iter().collect::<BTreeSet<_>>(), "{rule}");
+    }
+}

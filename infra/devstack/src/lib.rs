@@ -7,14 +7,18 @@
 
 pub mod clock;
 pub mod moto;
+pub mod notify;
 pub mod provision;
+pub mod queues;
 pub mod routes;
 pub mod stream;
 pub mod template;
 
 use crate::clock::DevClock;
 use crate::moto::{MotoServer, workspace_root};
+use crate::notify::{NotifierConsumer, Recording, SentLog};
 use crate::provision::{Clients, Provisioned, REGION, provision};
+use crate::queues::{ConsumedQueue, QueueDrain};
 use crate::routes::{TickSummary, dev_router};
 use crate::stream::StreamRelay;
 use crate::template::{EventSource, Template};
@@ -63,6 +67,7 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
         .collect();
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
+    triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
     for events in triggers.values_mut() {
         events.sort();
     }
@@ -83,6 +88,8 @@ pub struct Options {
     pub template: PathBuf,
     pub terms: ProgramTerms,
     pub parameter_overrides: BTreeMap<String, String>,
+    /// Slack posts go here for real; without it they are only recorded.
+    pub slack_webhook_url: Option<String>,
     pub report: Reporter,
 }
 
@@ -98,6 +105,7 @@ impl Options {
             template: workspace_root().join("template.yaml"),
             terms,
             parameter_overrides: BTreeMap::new(),
+            slack_webhook_url: None,
             report: Arc::new(|_| {}),
         }
     }
@@ -118,7 +126,8 @@ pub struct SentNotification {
 pub struct Shared {
     pub clock: Arc<DevClock>,
     pub relay: AsyncMutex<StreamRelay>,
-    pub sent: Mutex<Vec<SentNotification>>,
+    pub queues: QueueDrain,
+    pub sent: SentLog,
     pub store: Arc<DynamoStore>,
     /// When each scheduled function last ran, by the stack's clock.
     pub last_runs: AsyncMutex<BTreeMap<&'static str, partnerops_domain::Timestamp>>,
@@ -169,10 +178,28 @@ impl Shared {
             last_runs.insert("sla-sweep", now);
         }
         drop(last_runs);
-        let report = self.relay.lock().await.drain().await?;
-        summary.events_published = report.published;
-        summary.events_failed = report.failed.len();
+        let sent_before = self.sent_count();
+        // Consumers may publish (an export announces itself): go round until
+        // neither the stream nor the queues move.
+        for _ in 0..10 {
+            let relayed = self.relay.lock().await.drain().await?;
+            summary.events_published += relayed.published;
+            summary.events_failed += relayed.failed.len();
+            let drained = self.queues.drain().await?;
+            summary.messages_processed += drained.messages;
+            summary.messages_retried += drained.failed;
+            if relayed.published == 0 && drained.messages == 0 {
+                break;
+            }
+        }
+        summary.notifications_sent = self.sent_count().saturating_sub(sent_before);
         Ok(summary)
+    }
+}
+
+impl Shared {
+    fn sent_count(&self) -> usize {
+        self.sent.lock().map(|s| s.len()).unwrap_or(0)
     }
 }
 
@@ -262,6 +289,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
         sqs: aws_sdk_sqs::Client::new(&sdk),
     };
+    let sesv2 = aws_sdk_sesv2::Client::new(&sdk);
 
     report(&format!("provisioning stack {} from {}", options.stack_name, options.template.display()));
     let provisioned =
@@ -269,6 +297,17 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     let table = provisioned.reference("Table")?.to_owned();
     let stream_arn = provisioned.attribute("Table", "StreamArn")?.to_owned();
     let bus = provisioned.reference("EventBus")?.to_owned();
+
+    // SES sends only from a verified identity; in AWS that is a DNS step
+    // outside the stack, here moto is simply told.
+    let from = options.terms.notifications.from_email.clone();
+    if let Err(e) = sesv2.create_email_identity().email_identity(&from).send().await {
+        let already = e.as_service_error().is_some_and(|e| e.is_already_exists_exception());
+        if !already {
+            return Err(anyhow::Error::new(e).context("verifying the sender identity in SES"));
+        }
+    }
+    report(&format!("SES sender identity {from}"));
 
     let clock = Arc::new(DevClock::default());
     let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
@@ -288,10 +327,48 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         DynamoOutboxLedger::new(clients.dynamodb.clone(), &table),
         clock.clone(),
     );
+    let sent: SentLog = Arc::new(Mutex::new(Vec::new()));
+    let slack = match &options.slack_webhook_url {
+        Some(raw) => {
+            let url = notifier::WebhookUrl::parse(raw).map_err(anyhow::Error::msg)?;
+            report("Slack posts go to SLACK_WEBHOOK_URL");
+            Some(Arc::new(notifier::SlackWebhook::new(url)?) as Arc<dyn notifier::Transport>)
+        }
+        None => None,
+    };
+    let notifier = notifier::Notifier {
+        store: store.clone(),
+        terms: Arc::new(options.terms.clone()),
+        clock: clock.clone(),
+        transports: notifier::Transports {
+            slack: Some(Arc::new(Recording { inner: slack, sent: sent.clone(), clock: clock.clone() })),
+            email: Arc::new(Recording {
+                inner: Some(Arc::new(notifier::SesEmail::new(sesv2.clone(), from.clone()))),
+                sent: sent.clone(),
+                clock: clock.clone(),
+            }),
+        },
+        queue: Arc::new(notifier::SqsQueueControl {
+            client: clients.sqs.clone(),
+            queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
+            dlq_url: provisioned.reference(notifier::DEAD_LETTER_QUEUE)?.to_owned(),
+        }),
+        // Retries a second apart rather than half a minute: ticks stay short.
+        retry_base_seconds: 1,
+    };
+    let queues = QueueDrain {
+        sqs: clients.sqs.clone(),
+        queues: vec![ConsumedQueue {
+            function: "notifier",
+            queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
+            consumer: Arc::new(NotifierConsumer(notifier)),
+        }],
+    };
     let shared = Arc::new(Shared {
         clock,
         relay: AsyncMutex::new(relay),
-        sent: Mutex::new(Vec::new()),
+        queues,
+        sent,
         store: store.clone(),
         last_runs: AsyncMutex::new(BTreeMap::new()),
     });
@@ -323,6 +400,9 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %format!("{e:#}"), "stream poll failed"),
+                }
+                if let Err(e) = shared.queues.poll_once().await {
+                    tracing::warn!(error = %format!("{e:#}"), "queue poll failed");
                 }
             }
         }));

@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
     options.seed_demo = true;
     options.background_relay = true;
     options.admin_key = std::env::var("PARTNEROPS_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    options.slack_webhook_url = std::env::var("SLACK_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty());
     options.report = Arc::new(|step: &str| println!("==> {step}"));
     let stack = start(options).await?;
     println!();

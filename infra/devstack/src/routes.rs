@@ -73,6 +73,9 @@ pub struct TickSummary {
     pub events_published: usize,
     pub events_failed: usize,
     pub messages_processed: usize,
+    /// Messages a consumer asked to see again (a retry).
+    pub messages_retried: usize,
+    pub notifications_sent: usize,
 }
 
 async fn tick(State(shared): State<Arc<Shared>>) -> Result<Response, Problem> {

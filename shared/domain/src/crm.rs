@@ -459,6 +459,7 @@ fn notes_timer(opportunity: &Opportunity, seq: u32, started: Timestamp, terms: &
         started,
         terms.sla.windows_hours.notes_update,
     )
+    .named(opportunity.name.clone())
 }
 
 /// Every other CRM event type, applied to an existing opportunity with its timers.
@@ -512,7 +513,8 @@ pub fn apply_to_opportunity(
                 opportunity.prospect_key.clone(),
                 event.occurred_at,
                 terms.sla.windows_hours.partner_follow_up,
-            );
+            )
+            .named(opportunity.name.clone());
             replace(&mut all, &mut changed, timer);
         }
         CrmEventKind::FollowUpSent { meeting_id } => {

@@ -3,7 +3,7 @@
 //! `occurred_at` and `schema_version`; docs/events.md describes each one.
 
 use crate::Timestamp;
-use crate::id::{EventId, ReferralId, RegistrationId};
+use crate::id::{EventId, ExportId, ReferralId, RegistrationId};
 use crate::money::Money;
 use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
@@ -107,6 +107,22 @@ pub struct DealRefunded {
     pub closed_at: Option<Timestamp>,
 }
 
+/// A month's payout files are in the exports bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutExportReady {
+    pub export_id: ExportId,
+    /// `YYYY-MM`.
+    pub period: String,
+    pub partners: u32,
+    pub lines: u64,
+    /// Net paid out, one entry per currency.
+    pub totals: Vec<Money>,
+    /// Partner/currency groups held back (below the minimum, or negative).
+    pub carried_forward: u32,
+    /// Object keys in the exports bucket.
+    pub files: Vec<String>,
+}
+
 /// An approval's protection is about to end, or has ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistrationProtectionNotice {
@@ -124,6 +140,8 @@ pub struct SlaSignalled {
     pub kind: SlaKind,
     pub partner_id: PartnerId,
     pub prospect_key: ProspectKey,
+    #[serde(default)]
+    pub prospect_name: String,
     pub started_at: Timestamp,
     pub due_at: Timestamp,
     pub window_hours: u32,
@@ -138,6 +156,7 @@ impl SlaSignalled {
             kind: timer.kind,
             partner_id: timer.partner_id.clone(),
             prospect_key: timer.prospect_key.clone(),
+            prospect_name: timer.prospect_name.clone(),
             started_at: timer.started_at,
             due_at: timer.due_at,
             window_hours: timer.window_hours,
@@ -183,6 +202,7 @@ pub enum EventPayload {
     SlaDueSoon(SlaSignalled),
     SlaBreached(SlaSignalled),
     SlaEscalated(SlaSignalled),
+    PayoutExportReady(PayoutExportReady),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +233,7 @@ impl DomainEvent {
             EventPayload::SlaDueSoon(_) => "SlaDueSoon",
             EventPayload::SlaBreached(_) => "SlaBreached",
             EventPayload::SlaEscalated(_) => "SlaEscalated",
+            EventPayload::PayoutExportReady(_) => "PayoutExportReady",
         }
     }
 
@@ -232,6 +253,7 @@ impl DomainEvent {
             EventPayload::SlaDueSoon(p) | EventPayload::SlaBreached(p) | EventPayload::SlaEscalated(p) => {
                 serde_json::to_value(p)
             }
+            EventPayload::PayoutExportReady(p) => serde_json::to_value(p),
         }
         .unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut detail {
@@ -240,6 +262,23 @@ impl DomainEvent {
             map.insert("schema_version".into(), serde_json::Value::from(self.schema_version));
         }
         detail
+    }
+
+    /// The event an EventBridge delivery carries: its `detail-type` and
+    /// `detail`, as [`DomainEvent::detail`] wrote them.
+    pub fn from_detail(detail_type: &str, detail: serde_json::Value) -> Result<Self, serde_json::Error> {
+        let serde_json::Value::Object(mut fields) = detail else {
+            return Err(serde::de::Error::custom("detail must be an object"));
+        };
+        let mut envelope = serde_json::Map::new();
+        for key in ["event_id", "occurred_at", "schema_version"] {
+            if let Some(value) = fields.remove(key) {
+                envelope.insert(key.into(), value);
+            }
+        }
+        envelope.insert("detail_type".into(), serde_json::Value::String(detail_type.to_owned()));
+        envelope.insert("payload".into(), serde_json::Value::Object(fields));
+        serde_json::from_value(serde_json::Value::Object(envelope))
     }
 }
 
@@ -269,5 +308,14 @@ mod tests {
         assert_eq!(detail["reason"], "existing_customer");
         assert!(detail["event_id"].as_str().unwrap().starts_with("evt_"));
         assert!(DETAIL_TYPES.contains(&event.detail_type()));
+        let back = DomainEvent::from_detail(event.detail_type(), detail).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_detail_of_the_wrong_shape_is_an_error() {
+        assert!(DomainEvent::from_detail("ReferralRejected", serde_json::json!({"event_id": "evt_x"})).is_err());
+        assert!(DomainEvent::from_detail("NoSuchEvent", serde_json::json!({})).is_err());
+        assert!(DomainEvent::from_detail("ReferralRejected", serde_json::json!([1])).is_err());
     }
 }

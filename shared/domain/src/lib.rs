@@ -10,6 +10,7 @@ pub mod event;
 pub mod field;
 pub mod id;
 pub mod money;
+pub mod notify;
 pub mod partner;
 pub mod prospect;
 pub mod referral;

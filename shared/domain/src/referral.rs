@@ -317,7 +317,8 @@ pub fn decide_referral_intake(
         referral.prospect_key.clone(),
         now,
         terms.sla.windows_hours.opportunity_creation,
-    );
+    )
+    .named(referral.company.name.clone());
     let claim = ReferralClaim {
         prospect_key: referral.prospect_key.clone(),
         partner_id: referral.partner_id.clone(),

@@ -352,6 +352,7 @@ pub fn decision_timer(registration: &Registration, terms: &ProgramTerms, now: Ti
         now,
         terms.sla.windows_hours.registration_decision,
     )
+    .named(registration.customer.name.clone())
 }
 
 /// Applies SPEC §6's checks in order to a submission.

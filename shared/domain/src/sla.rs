@@ -61,6 +61,10 @@ pub struct SlaTimer {
     pub seq: String,
     pub partner_id: PartnerId,
     pub prospect_key: ProspectKey,
+    /// The company as people know it (the referral's company, the
+    /// registration's customer, the opportunity's name), for messages.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prospect_name: String,
     pub window_hours: u32,
     pub started_at: Timestamp,
     pub due_at: Timestamp,
@@ -130,6 +134,11 @@ pub fn sweep_timer(timer: &SlaTimer, now: Timestamp) -> Option<(SlaTimer, Vec<Sl
 }
 
 impl SlaTimer {
+    /// The timer with the prospect's display name.
+    pub fn named(self, prospect_name: impl Into<String>) -> Self {
+        Self { prospect_name: prospect_name.into(), ..self }
+    }
+
     pub fn start(
         subject: SlaSubject,
         kind: SlaKind,
@@ -145,6 +154,7 @@ impl SlaTimer {
             seq: seq.into(),
             partner_id,
             prospect_key,
+            prospect_name: String::new(),
             window_hours,
             started_at,
             due_at: started_at.plus(Duration::hours(i64::from(window_hours))),

@@ -81,6 +81,76 @@ pub struct NotificationTerms {
     pub escalation_emails: Vec<String>,
     pub finance_emails: Vec<String>,
     pub from_email: String,
+    /// Who hears of each notified event (`[notifications.routing]`).
+    pub routing: BTreeMap<String, Vec<Audience>>,
+}
+
+/// The events notifications are sent for (SPEC §9).
+pub const NOTIFIED_EVENTS: [&str; 7] = [
+    "SlaDueSoon",
+    "SlaBreached",
+    "SlaEscalated",
+    "DealRegistrationSubmitted",
+    "DealRegistrationDecided",
+    "ReferralRejected",
+    "PayoutExportReady",
+];
+
+/// A recipient group a notified event can be routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Audience {
+    /// The Slack incoming webhook's channel.
+    Slack,
+    /// The partner's manager; the escalation list when the partner has none.
+    PartnerManager,
+    Escalation,
+    ChannelManagers,
+    /// The partner's contact email; its manager when it has none.
+    PartnerContact,
+    Finance,
+}
+
+impl Audience {
+    const ALL: [Audience; 6] = [
+        Audience::Slack,
+        Audience::PartnerManager,
+        Audience::Escalation,
+        Audience::ChannelManagers,
+        Audience::PartnerContact,
+        Audience::Finance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Audience::Slack => "slack",
+            Audience::PartnerManager => "partner_manager",
+            Audience::Escalation => "escalation",
+            Audience::ChannelManagers => "channel_managers",
+            Audience::PartnerContact => "partner_contact",
+            Audience::Finance => "finance",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+}
+
+/// SPEC §9's routing: SLA signals to Slack and the partner's manager (the
+/// escalation list hears of escalations), registrations submitted to Slack
+/// and the channel managers, decisions and rejected referrals to the
+/// partner, exports to finance.
+fn default_routing() -> BTreeMap<String, Vec<String>> {
+    let route = |event: &str, to: &[&str]| (event.to_owned(), to.iter().map(|s| (*s).to_owned()).collect());
+    BTreeMap::from([
+        route("SlaDueSoon", &["slack", "partner_manager"]),
+        route("SlaBreached", &["slack", "partner_manager"]),
+        route("SlaEscalated", &["slack", "partner_manager", "escalation"]),
+        route("DealRegistrationSubmitted", &["slack", "channel_managers"]),
+        route("DealRegistrationDecided", &["partner_contact"]),
+        route("ReferralRejected", &["partner_contact"]),
+        route("PayoutExportReady", &["finance"]),
+    ])
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +272,7 @@ struct RawNotifications {
     escalation_emails: Vec<String>,
     finance_emails: Vec<String>,
     from_email: String,
+    routing: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for RawNotifications {
@@ -212,6 +283,7 @@ impl Default for RawNotifications {
             escalation_emails: vec!["partner-ops@example.com".into()],
             finance_emails: vec!["finance@example.com".into()],
             from_email: "partnerops@example.com".into(),
+            routing: BTreeMap::new(),
         }
     }
 }
@@ -405,6 +477,7 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
         finance_emails: email_list("notifications.finance_emails", n.finance_emails)?,
         from_email: crate::partner::parse_email(&n.from_email)
             .map_err(|m| TermsError::new("notifications.from_email", m))?,
+        routing: routing(n.routing)?,
     };
 
     let p = raw.payouts;
@@ -448,6 +521,38 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
     Ok(ProgramTerms { program, sla: SlaSection { windows_hours: windows }, registration, notifications, payouts })
 }
 
+/// The default routing with the file's entries replacing whole events.
+fn routing(given: BTreeMap<String, Vec<String>>) -> Result<BTreeMap<String, Vec<Audience>>, TermsError> {
+    let mut merged = default_routing();
+    for (event, audiences) in given {
+        if !NOTIFIED_EVENTS.contains(&event.as_str()) {
+            return Err(TermsError::new(
+                format!("notifications.routing.{event}"),
+                format!("is not a notified event (one of {})", NOTIFIED_EVENTS.join(", ")),
+            ));
+        }
+        merged.insert(event, audiences);
+    }
+    merged
+        .into_iter()
+        .map(|(event, audiences)| {
+            let mut parsed: Vec<Audience> = Vec::new();
+            for (i, name) in audiences.iter().enumerate() {
+                let audience = Audience::parse(name).ok_or_else(|| {
+                    TermsError::new(
+                        format!("notifications.routing.{event}[{i}]"),
+                        "must be one of slack, partner_manager, escalation, channel_managers, partner_contact, finance",
+                    )
+                })?;
+                if !parsed.contains(&audience) {
+                    parsed.push(audience);
+                }
+            }
+            Ok((event, parsed))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +567,15 @@ mod tests {
         assert_eq!(terms.registration.tier_protection_days.get(&Tier::Platinum), Some(&180));
         let usd = Currency::parse("USD").unwrap();
         assert_eq!(terms.registration.auto_approve.max_value.get(&usd), Some(&2_500_000));
+    }
+
+    #[test]
+    fn routing_entries_replace_the_default_per_event() {
+        let terms = ProgramTerms::from_toml("[notifications.routing]\nSlaBreached = [\"escalation\"]\n").unwrap();
+        let routing = &terms.notifications.routing;
+        assert_eq!(routing["SlaBreached"], vec![Audience::Escalation]);
+        assert_eq!(routing["SlaDueSoon"], vec![Audience::Slack, Audience::PartnerManager]);
+        assert_eq!(routing.len(), NOTIFIED_EVENTS.len());
     }
 
     #[test]
@@ -483,6 +597,8 @@ mod tests {
             ("[[payouts.rates]]\nmotion = \"barter\"\nrole = \"sourced\"\nrate_bps = 1\n", "payouts.rates[0].motion"),
             ("[registration]\nauto_approve = { tiers = [\"diamond\"] }\n", "registration.auto_approve.tiers[0]"),
             ("[notifications]\nfrom_email = \"nope\"\n", "notifications.from_email"),
+            ("[notifications.routing]\nSlaBreached = [\"slack\", \"pager\"]\n", "notifications.routing.SlaBreached[1]"),
+            ("[notifications.routing]\nDealClosed = [\"finance\"]\n", "notifications.routing.DealClosed"),
             ("[surprise]\n", "surprise"),
             ("[program\n", "(file)"),
         ];

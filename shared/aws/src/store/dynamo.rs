@@ -2,9 +2,10 @@
 
 use super::items::*;
 use super::{
-    ApiKeyRecord, CRM_EVENT_SEEN, DUE_INDEX_SHARDS, DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS,
-    IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord,
-    RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, DUE_INDEX_SHARDS, DeliveryClaim,
+    DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS, IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page,
+    PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError,
+    StoredResponse,
 };
 use crate::outbox::outbox_item;
 use anyhow::{Context as _, anyhow};
@@ -925,6 +926,78 @@ impl Store for DynamoStore {
             self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?,
         ];
         self.transact(items, &["the expiry watch", "the outbox"]).await
+    }
+
+    async fn claim_delivery(
+        &self,
+        event_id: &str,
+        delivery: &str,
+        now: Timestamp,
+    ) -> Result<DeliveryClaim, StoreError> {
+        let item = to_item(&DeliveryItem {
+            pk: delivery_pk(event_id),
+            sk: delivery_sk(delivery),
+            entity: "delivery".into(),
+            state: "sending".into(),
+            locked_until: Some(now.plus(Duration::seconds(DELIVERY_LEASE_SECONDS)).unix_seconds()),
+            sent_at: None,
+            ttl: now.plus(Duration::days(DELIVERY_RETENTION_DAYS)).unix_seconds(),
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR (#state = :sending AND locked_until <= :now)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_seconds().to_string()))
+            .expression_attribute_values(":sending", s("sending"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(DeliveryClaim::Claimed),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    let old: DeliveryItem = from_item(failed.item.context("condition failed without the old item")?)?;
+                    Ok(if old.state == "sent" { DeliveryClaim::Sent } else { DeliveryClaim::InFlight })
+                }
+                other => Err(unexpected("PutItem")(other)),
+            },
+            Err(e) => Err(unexpected("PutItem")(e)),
+        }
+    }
+
+    async fn delivery_sent(&self, event_id: &str, delivery: &str, now: Timestamp) -> Result<(), StoreError> {
+        let item = to_item(&DeliveryItem {
+            pk: delivery_pk(event_id),
+            sk: delivery_sk(delivery),
+            entity: "delivery".into(),
+            state: "sent".into(),
+            locked_until: None,
+            sent_at: Some(now),
+            ttl: now.plus(Duration::days(DELIVERY_RETENTION_DAYS)).unix_seconds(),
+        })?;
+        self.put_item(item, None, None).await.map(drop)
+    }
+
+    async fn release_delivery(&self, event_id: &str, delivery: &str) -> Result<(), StoreError> {
+        // Never forget a send that happened: only a claim is given back.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(event_id), delivery_sk(delivery))))
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(unexpected("DeleteItem")(e)),
+        }
     }
 
     async fn idempotency_begin(&self, idem: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {

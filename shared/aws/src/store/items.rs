@@ -53,6 +53,13 @@ pub fn outbox_pk(event_id: &str) -> String {
 }
 pub const OUTBOX_SK: &str = "OUTBOX";
 
+pub fn delivery_pk(event_id: &str) -> String {
+    format!("NOTIFY#{event_id}")
+}
+pub fn delivery_sk(delivery: &str) -> String {
+    format!("DELIVERY#{delivery}")
+}
+
 pub fn idempotency_pk(record_key: &str) -> String {
     format!("IDEMPOTENCY#{record_key}")
 }
@@ -408,5 +415,24 @@ pub struct IdempotencyItem {
     pub locked_until: Option<i64>,
     /// DynamoDB TTL (epoch seconds); expiry is also checked on read, since
     /// TTL deletion lags.
+    pub ttl: i64,
+}
+
+/// One notification delivery, (event, channel, recipient): claimed before
+/// the send, marked sent after it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliveryItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    /// `sending` or `sent`.
+    pub state: String,
+    /// While sending: until when (epoch seconds) the claim holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<Timestamp>,
     pub ttl: i64,
 }

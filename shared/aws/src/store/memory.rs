@@ -3,9 +3,9 @@
 
 use super::items::timer_key;
 use super::{
-    ApiKeyRecord, CRM_EVENT_SEEN, DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS, IdempotencyBegin,
-    IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery,
-    RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, CRM_EVENT_SEEN, DELIVERY_LEASE_SECONDS, DeliveryClaim, DueTimers, IDEMPOTENCY_HOURS,
+    IDEMPOTENCY_LEASE_SECONDS, IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery,
+    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use crate::store::items::OutboxItem;
@@ -41,6 +41,8 @@ struct State {
     timers: BTreeMap<(String, String), SlaTimer>,
     outbox: Vec<OutboxItem>,
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
+    /// (event, delivery) → `None` once sent, else the claim's lease end.
+    deliveries: HashMap<(String, String), Option<i64>>,
     registrations: BTreeMap<RegistrationId, RegistrationRecord>,
     watches: BTreeMap<RegistrationId, ExpiryWatch>,
     opportunities: BTreeMap<String, Opportunity>,
@@ -507,6 +509,39 @@ impl Store for MemoryStore {
             _ => return Err(StoreError::Conflict("the partner")),
         }
         state.certifications.push(certification.clone());
+        Ok(())
+    }
+
+    async fn claim_delivery(
+        &self,
+        event_id: &str,
+        delivery: &str,
+        now: Timestamp,
+    ) -> Result<DeliveryClaim, StoreError> {
+        let mut state = self.state();
+        let key = (event_id.to_owned(), delivery.to_owned());
+        match state.deliveries.get(&key) {
+            Some(None) => Ok(DeliveryClaim::Sent),
+            Some(Some(until)) if *until > now.unix_seconds() => Ok(DeliveryClaim::InFlight),
+            _ => {
+                let until = now.plus(Duration::seconds(DELIVERY_LEASE_SECONDS)).unix_seconds();
+                state.deliveries.insert(key, Some(until));
+                Ok(DeliveryClaim::Claimed)
+            }
+        }
+    }
+
+    async fn delivery_sent(&self, event_id: &str, delivery: &str, _now: Timestamp) -> Result<(), StoreError> {
+        self.state().deliveries.insert((event_id.to_owned(), delivery.to_owned()), None);
+        Ok(())
+    }
+
+    async fn release_delivery(&self, event_id: &str, delivery: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let key = (event_id.to_owned(), delivery.to_owned());
+        if matches!(state.deliveries.get(&key), Some(Some(_))) {
+            state.deliveries.remove(&key);
+        }
         Ok(())
     }
 

@@ -146,6 +146,17 @@ pub enum IdempotencyBegin {
     Mismatch,
 }
 
+/// The outcome of claiming a notification delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// Send it, then mark it sent (or release it if the send failed).
+    Claimed,
+    /// It was sent already: send nothing.
+    Sent,
+    /// Another delivery of the event is sending it right now: try later.
+    InFlight,
+}
+
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
     /// The principal's key id and a hash of the client's key.
@@ -235,6 +246,14 @@ pub trait Store: Send + Sync {
         event: &DomainEvent,
     ) -> Result<(), StoreError>;
 
+    /// Claims (event, delivery) before a send, with a conditional put: at
+    /// most one claim holds at a time, and none once it is sent.
+    async fn claim_delivery(&self, event_id: &str, delivery: &str, now: Timestamp)
+    -> Result<DeliveryClaim, StoreError>;
+    async fn delivery_sent(&self, event_id: &str, delivery: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Gives a claim back after a failed send, so a retry may send.
+    async fn release_delivery(&self, event_id: &str, delivery: &str) -> Result<(), StoreError>;
+
     async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError>;
     async fn idempotency_complete(
         &self,
@@ -253,6 +272,11 @@ pub const IDEMPOTENCY_HOURS: i64 = 24;
 /// How long a running request holds its `Idempotency-Key` (well over any
 /// function timeout); after that a retry may take it over.
 pub const IDEMPOTENCY_LEASE_SECONDS: i64 = 60;
+/// How long a claimed delivery holds before a retry may take it over (well
+/// over the notifier's timeout, so a slow send is never repeated).
+pub const DELIVERY_LEASE_SECONDS: i64 = 120;
+/// How long a sent delivery is remembered (longer than any redelivery).
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
 /// How long a published outbox item stays in the table.
 pub const OUTBOX_RETENTION_DAYS: i64 = 7;
 /// Number of partitions the SLA due-time index is spread over.

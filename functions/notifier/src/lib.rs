@@ -1,0 +1,287 @@
+//! The notifier: consumes the §9 events from its SQS queue and sends each
+//! message at most once per (event, channel, recipient).
+//!
+//! Per message the outcome is one of three: delivered (every recipient sent,
+//! or sent before); retry (Slack's 429 with its `Retry-After`, a 5xx, a
+//! timeout, a throttled SES call: the message goes back to the queue with
+//! that visibility and only the unsent recipients are tried again); dead
+//! letter (a permanent failure such as a 4xx: the message is moved to the
+//! DLQ with the reason, and logged). One message never fails its batch.
+
+pub mod transport;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt as _;
+use partnerops_aws::{Clock, Store};
+use partnerops_domain::event::DomainEvent;
+use partnerops_domain::notify::{Channel, Notification, notifications, partner_of};
+use partnerops_domain::terms::ProgramTerms;
+use serde::Deserialize;
+use std::sync::Arc;
+pub use transport::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
+
+/// The template's queue this function consumes.
+pub const QUEUE: &str = "NotificationQueue";
+/// Where messages that can never be sent go.
+pub const DEAD_LETTER_QUEUE: &str = "NotificationDLQ";
+
+/// Messages of one batch handled at once.
+pub const CONCURRENCY: usize = 10;
+/// The longest a message is kept invisible before its next try (SQS allows 12 h).
+pub const MAX_DELAY_SECONDS: u32 = 900;
+
+/// What the notifier does with the queue besides reading it.
+#[async_trait]
+pub trait QueueControl: Send + Sync {
+    /// Makes a received message visible again after `seconds`.
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> anyhow::Result<()>;
+    /// Moves a message that can never succeed to the dead-letter queue.
+    async fn dead_letter(&self, body: &str, reason: &str) -> anyhow::Result<()>;
+}
+
+pub struct SqsQueueControl {
+    pub client: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+#[async_trait]
+impl QueueControl for SqsQueueControl {
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> anyhow::Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> anyhow::Result<()> {
+        let reason_attr = aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason.chars().take(1000).collect::<String>())
+            .build()?;
+        self.client
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(body)
+            .message_attributes("failure_reason", reason_attr)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// The transports the notifier sends through; Slack is off when no webhook
+/// is configured.
+#[derive(Clone)]
+pub struct Transports {
+    pub slack: Option<Arc<dyn Transport>>,
+    pub email: Arc<dyn Transport>,
+}
+
+pub struct Notifier {
+    pub store: Arc<dyn Store>,
+    pub terms: Arc<ProgramTerms>,
+    pub clock: Arc<dyn Clock>,
+    pub transports: Transports,
+    pub queue: Arc<dyn QueueControl>,
+    /// First retry delay for transient failures, doubled per receive.
+    pub retry_base_seconds: u32,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered { sent: usize, already_sent: usize },
+    Retry { after_seconds: u32, reason: String },
+    DeadLetter { reason: String },
+}
+
+/// Totals of one batch, for logs and the dev stack's tick summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub messages: usize,
+    pub sent: usize,
+    pub already_sent: usize,
+    pub retried: usize,
+    pub dead_lettered: usize,
+}
+
+impl BatchReport {
+    pub fn log(&self) {
+        tracing::info!(
+            messages = self.messages,
+            sent = self.sent,
+            already_sent = self.already_sent,
+            retried = self.retried,
+            dead_lettered = self.dead_lettered,
+            "notification batch handled"
+        );
+    }
+}
+
+/// An EventBridge event as the rule's SQS target delivers it.
+#[derive(Deserialize)]
+struct Delivery {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+pub fn parse_event(body: &str) -> Result<DomainEvent, String> {
+    let delivery: Delivery = serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
+    DomainEvent::from_detail(&delivery.detail_type, delivery.detail)
+        .map_err(|e| format!("not a {} event this notifier knows: {e}", delivery.detail_type))
+}
+
+impl Notifier {
+    /// Exponential backoff from the message's receive count.
+    fn backoff(&self, receive_count: u32) -> u32 {
+        let doublings = receive_count.saturating_sub(1).min(16);
+        self.retry_base_seconds.max(1).saturating_mul(1 << doublings).min(MAX_DELAY_SECONDS)
+    }
+
+    /// Handles one message body: the event's notifications, each claimed,
+    /// sent and marked, or released when its send failed.
+    pub async fn handle(&self, body: &str, receive_count: u32) -> Outcome {
+        let event = match parse_event(body) {
+            Ok(event) => event,
+            Err(reason) => return Outcome::DeadLetter { reason },
+        };
+        let partner = match partner_of(&event) {
+            Some(id) => match self.store.partner(id).await {
+                Ok(partner) => partner,
+                Err(e) => return Outcome::Retry { after_seconds: self.backoff(receive_count), reason: e.to_string() },
+            },
+            None => None,
+        };
+        let planned = notifications(&event, partner.as_ref(), &self.terms);
+        let (mut sent, mut already_sent) = (0, 0);
+        let mut retry: Option<(u32, String)> = None;
+        let mut permanent: Vec<String> = Vec::new();
+        for notification in planned {
+            let transport = match notification.channel {
+                Channel::Slack => match &self.transports.slack {
+                    Some(slack) => slack.clone(),
+                    None => continue,
+                },
+                Channel::Email => self.transports.email.clone(),
+            };
+            match self.deliver(&notification, &*transport).await {
+                Ok(true) => sent += 1,
+                Ok(false) => already_sent += 1,
+                Err(SendError::Permanent(reason)) => {
+                    permanent.push(format!("{} to {}: {reason}", notification.channel.as_str(), notification.to))
+                }
+                Err(SendError::RetryAfter(seconds, reason)) => {
+                    let after = seconds.clamp(1, MAX_DELAY_SECONDS);
+                    retry = Some(retry.map_or((after, reason.clone()), |(a, r)| (a.max(after), r)));
+                }
+                Err(SendError::Transient(reason)) => {
+                    let after = self.backoff(receive_count);
+                    retry = Some(retry.map_or((after, reason.clone()), |(a, r)| (a.max(after), r)));
+                }
+            }
+        }
+        match (retry, permanent.is_empty()) {
+            (Some((after_seconds, reason)), _) => Outcome::Retry { after_seconds, reason },
+            (None, false) => Outcome::DeadLetter { reason: permanent.join("; ") },
+            (None, true) => Outcome::Delivered { sent, already_sent },
+        }
+    }
+
+    /// `Ok(true)` sent now, `Ok(false)` sent before.
+    async fn deliver(&self, notification: &Notification, transport: &dyn Transport) -> Result<bool, SendError> {
+        use partnerops_aws::store::DeliveryClaim;
+        let key = notification.delivery_key();
+        let event_id = notification.event_id.as_str();
+        let claim = self
+            .store
+            .claim_delivery(event_id, &key, self.clock.now())
+            .await
+            .map_err(|e| SendError::Transient(format!("claiming the delivery: {e}")))?;
+        match claim {
+            DeliveryClaim::Sent => return Ok(false),
+            DeliveryClaim::InFlight => {
+                return Err(SendError::Transient("another delivery of this event is sending it".into()));
+            }
+            DeliveryClaim::Claimed => {}
+        }
+        match transport.send(notification).await {
+            Ok(()) => {
+                if let Err(e) = self.store.delivery_sent(event_id, &key, self.clock.now()).await {
+                    // The claim's lease still stops a resend for a while; say so loudly.
+                    tracing::error!(event_id, channel = notification.channel.as_str(), error = %e, "sent, but not marked sent");
+                }
+                tracing::info!(event_id, channel = notification.channel.as_str(), "notification sent");
+                Ok(true)
+            }
+            Err(failure) => {
+                if let Err(e) = self.store.release_delivery(event_id, &key).await {
+                    tracing::warn!(event_id, error = %e, "could not release a failed delivery's claim");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    async fn handle_record(&self, record: &SqsMessage) -> Result<Outcome, anyhow::Error> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        let outcome = self.handle(body, receive_count).await;
+        match &outcome {
+            Outcome::Delivered { .. } => {}
+            Outcome::Retry { after_seconds, reason } => {
+                tracing::warn!(message_id, after_seconds, reason = %reason, "notification will be retried");
+                if let Some(receipt) = record.receipt_handle.as_deref() {
+                    self.queue.delay(receipt, *after_seconds).await?;
+                }
+            }
+            Outcome::DeadLetter { reason } => {
+                tracing::error!(message_id, reason = %reason, "notification failed permanently; moved to the DLQ");
+                self.queue.dead_letter(body, reason).await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn handle_owned(&self, record: SqsMessage) -> (String, Result<Outcome, anyhow::Error>) {
+        (record.message_id.clone().unwrap_or_default(), self.handle_record(&record).await)
+    }
+
+    /// Handles a batch; the response names the messages to try again.
+    pub async fn handle_batch(&self, event: SqsEvent) -> (SqsBatchResponse, BatchReport) {
+        let handled = futures::stream::iter(event.records).map(|record| self.handle_owned(record));
+        let outcomes: Vec<(String, Result<Outcome, anyhow::Error>)> =
+            handled.buffer_unordered(CONCURRENCY).collect().await;
+        let mut response = SqsBatchResponse::default();
+        let mut report = BatchReport { messages: outcomes.len(), ..Default::default() };
+        for (message_id, outcome) in outcomes {
+            match outcome {
+                Ok(Outcome::Delivered { sent, already_sent }) => {
+                    report.sent += sent;
+                    report.already_sent += already_sent;
+                }
+                Ok(Outcome::DeadLetter { .. }) => report.dead_lettered += 1,
+                Ok(Outcome::Retry { .. }) => {
+                    report.retried += 1;
+                    response.add_failure(message_id);
+                }
+                Err(e) => {
+                    tracing::error!(message_id, error = %format!("{e:#}"), "queue call failed; the message stays");
+                    report.retried += 1;
+                    response.add_failure(message_id);
+                }
+            }
+        }
+        (response, report)
+    }
+}
+
+#[cfg(test)]
+mod tests;
