@@ -12,6 +12,7 @@ pub mod id;
 pub mod money;
 pub mod notify;
 pub mod partner;
+pub mod payout;
 pub mod prospect;
 pub mod referral;
 pub mod registration;
