@@ -88,17 +88,20 @@ fn queue_consumers_are_wired_as_the_code_expects() {
     let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let resources = &doc["Resources"];
     let timeout = |f: &str| resources[f]["Properties"]["Timeout"].as_u64().unwrap();
-    for (function, queue, rule, detail_types) in [(
-        "NotifierFunction",
-        "NotificationQueue",
-        "NotificationRule",
-        partnerops_domain::terms::NOTIFIED_EVENTS.to_vec(),
-    )] {
+    for (function, queue, rule, detail_types) in [
+        (
+            "NotifierFunction",
+            "NotificationQueue",
+            "NotificationRule",
+            partnerops_domain::terms::NOTIFIED_EVENTS.to_vec(),
+        ),
+        ("PayoutsFunction", "PayoutQueue", "PayoutRule", vec!["DealClosed", "DealRefunded"]),
+    ] {
         let props = &resources[queue]["Properties"];
         assert!(props["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout(function), "{queue} visibility");
         assert!(props["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 5, "{queue} maxReceiveCount");
         let events = resources[function]["Properties"]["Events"].as_mapping().unwrap();
-        for (_, event) in events {
+        for (_, event) in events.iter().filter(|(_, e)| e["Type"].as_str() == Some("SQS")) {
             let types = event["Properties"]["FunctionResponseTypes"].as_sequence().unwrap();
             assert_eq!(types[0].as_str(), Some("ReportBatchItemFailures"), "{function}");
         }

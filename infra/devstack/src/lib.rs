@@ -48,6 +48,7 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
         ("deal-registration", deal_registration::routes()),
         ("crm-events", crm_events::routes()),
         ("admin", admin::routes()),
+        ("payouts", payouts::routes()),
     ]
 }
 
@@ -68,6 +69,10 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
+    if let Some(events) = triggers.get_mut("payouts") {
+        events.push(EventSource::Sqs { queue: payouts::QUEUE.into() });
+        events.push(EventSource::Schedule { expression: payouts::SCHEDULE.into() });
+    }
     for events in triggers.values_mut() {
         events.sort();
     }
@@ -127,6 +132,7 @@ pub struct Shared {
     pub clock: Arc<DevClock>,
     pub relay: AsyncMutex<StreamRelay>,
     pub queues: QueueDrain,
+    pub payouts: Arc<payouts::Payouts>,
     pub sent: SentLog,
     pub store: Arc<DynamoStore>,
     /// When each scheduled function last ran, by the stack's clock.
@@ -147,6 +153,36 @@ pub fn rate_of(expression: &str) -> anyhow::Result<chrono::Duration> {
         "day" => chrono::Duration::days(n),
         other => bail!("bad rate unit {other}"),
     })
+}
+
+/// `cron(M H D * ? *)` (a monthly schedule) is due when one of its instants
+/// lies in `(last, now]`; the months of `now` and the one before are checked.
+pub fn cron_due(
+    expression: &str,
+    last: partnerops_domain::Timestamp,
+    now: partnerops_domain::Timestamp,
+) -> anyhow::Result<bool> {
+    use chrono::{Datelike, TimeZone};
+    let fields: Vec<&str> = expression
+        .strip_prefix("cron(")
+        .and_then(|r| r.strip_suffix(')'))
+        .with_context(|| format!("not a cron expression: {expression}"))?
+        .split(' ')
+        .collect();
+    let [minute, hour, day, "*", "?", "*"] = fields.as_slice() else {
+        bail!("only monthly cron(M H D * ? *) schedules run locally, not {expression}");
+    };
+    let (minute, hour, day): (u32, u32, u32) = (minute.parse()?, hour.parse()?, day.parse()?);
+    let now_dt = now.as_datetime();
+    let this_month = now_dt.date_naive().with_day(1).context("first of the month")?;
+    let months = [this_month.pred_opt().and_then(|d| d.with_day(1)), Some(this_month)];
+    Ok(months.into_iter().flatten().any(|first| {
+        first
+            .with_day(day)
+            .and_then(|d| d.and_hms_opt(hour, minute, 0))
+            .map(|at| partnerops_domain::Timestamp::from_datetime(chrono::Utc.from_utc_datetime(&at)))
+            .is_some_and(|at| last < at && at <= now)
+    }))
 }
 
 /// A rate schedule fires at every multiple of its period (as EventBridge's
@@ -176,6 +212,20 @@ impl Shared {
             summary.expiring_notices = report.expiring_notices;
             summary.registrations_expired = report.expired;
             last_runs.insert("sla-sweep", now);
+        }
+        // A cron schedule first seen now starts from now: it fires at its
+        // instants, never on the stack's first tick.
+        match last_runs.get("payouts").copied() {
+            None => {
+                last_runs.insert("payouts", now);
+            }
+            Some(last) if cron_due(payouts::SCHEDULE, last, now)? => {
+                let record = self.payouts.scheduled_export().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                tracing::info!(period = %record.period, lines = record.lines, "scheduled payout export");
+                summary.schedules_run.push("payouts".into());
+                last_runs.insert("payouts", now);
+            }
+            Some(_) => {}
         }
         drop(last_runs);
         let sent_before = self.sent_count();
@@ -288,6 +338,8 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         eventbridge: aws_sdk_eventbridge::Client::new(&sdk),
         sqs: aws_sdk_sqs::Client::new(&sdk),
+        // moto serves buckets by path, not by virtual host.
+        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build()),
     };
     let sesv2 = aws_sdk_sesv2::Client::new(&sdk);
 
@@ -356,25 +408,40 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         // Retries a second apart rather than half a minute: ticks stay short.
         retry_base_seconds: 1,
     };
+    let payouts = Arc::new(payouts::Payouts {
+        store: store.clone(),
+        s3: clients.s3.clone(),
+        bucket: provisioned.reference("ExportsBucket")?.to_owned(),
+        terms: Arc::new(options.terms.clone()),
+        clock: clock.clone(),
+    });
     let queues = QueueDrain {
         sqs: clients.sqs.clone(),
-        queues: vec![ConsumedQueue {
-            function: "notifier",
-            queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
-            consumer: Arc::new(NotifierConsumer(notifier)),
-        }],
+        queues: vec![
+            ConsumedQueue {
+                function: "notifier",
+                queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
+                consumer: Arc::new(NotifierConsumer(notifier)),
+            },
+            ConsumedQueue {
+                function: "payouts",
+                queue_url: provisioned.reference(payouts::QUEUE)?.to_owned(),
+                consumer: Arc::new(crate::queues::PayoutsConsumer(payouts.clone())),
+            },
+        ],
     };
     let shared = Arc::new(Shared {
         clock,
         relay: AsyncMutex::new(relay),
         queues,
+        payouts: payouts.clone(),
         sent,
         store: store.clone(),
         last_runs: AsyncMutex::new(BTreeMap::new()),
     });
 
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
-    let app = build_router(routes, state).merge(dev_router(shared.clone()));
+    let app = build_router(routes, state).layer(axum::Extension(payouts)).merge(dev_router(shared.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
@@ -486,5 +553,16 @@ mod tests {
         assert!(schedule_due(at("2026-11-22T10:00:00Z"), at("2026-11-23T10:00:00Z"), five));
         assert_eq!(rate_of("rate(1 hour)").unwrap(), chrono::Duration::hours(1));
         assert!(rate_of("cron(0 2 1 * ? *)").is_err());
+    }
+
+    #[test]
+    fn the_monthly_cron_fires_once_at_its_instant() {
+        let cron = "cron(0 2 1 * ? *)";
+        assert!(cron_due(cron, at("2026-11-30T23:00:00Z"), at("2026-12-01T02:00:00Z")).unwrap());
+        assert!(!cron_due(cron, at("2026-12-01T02:00:00Z"), at("2026-12-01T03:00:00Z")).unwrap());
+        assert!(!cron_due(cron, at("2026-11-30T23:00:00Z"), at("2026-12-01T01:59:59Z")).unwrap());
+        assert!(cron_due(cron, at("2026-11-15T00:00:00Z"), at("2026-12-02T00:00:00Z")).unwrap());
+        assert!(cron_due(cron, at("2026-12-31T00:00:00Z"), at("2027-01-01T02:00:00Z")).unwrap());
+        assert!(cron_due("cron(0 2 * * ? *)", at("2026-11-30T23:00:00Z"), at("2026-12-01T02:00:00Z")).is_err());
     }
 }

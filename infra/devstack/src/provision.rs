@@ -1,6 +1,6 @@
 //! Creates the template's resources in the local AWS endpoint: tables (with
 //! streams and indexes), buses, archives, queues (dead-letter queues first)
-//! and rules with their targets.
+//! rules with their targets, and buckets.
 
 use crate::template::{Physical, Resolver, Template, property, to_json};
 use anyhow::{Context as _, bail};
@@ -18,6 +18,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -169,6 +170,21 @@ pub async fn provision(
         );
     }
 
+    for (id, res) in template.of_kind("AWS::S3::Bucket") {
+        let resolver =
+            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        // Bucket names are lower case and global: the stack's name keeps them apart.
+        let name = resolver
+            .optional(&res.properties, "BucketName")?
+            .unwrap_or_else(|| physical_name(stack, id))
+            .to_ascii_lowercase();
+        clients.s3.create_bucket().bucket(&name).send().await.with_context(|| format!("creating bucket {id}"))?;
+        report(&format!("bucket {name}"));
+        let arn = format!("arn:aws:s3:::{name}");
+        out.physical
+            .insert(id.clone(), Physical { reference: name, attributes: BTreeMap::from([("Arn".to_owned(), arn)]) });
+    }
+
     for (id, res) in template.of_kind("AWS::Events::Archive") {
         let resolver =
             Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
@@ -239,6 +255,7 @@ pub async fn provision(
             "AWS::Serverless::Function",
             "AWS::Serverless::HttpApi",
             "AWS::SQS::QueuePolicy",
+            "AWS::S3::Bucket",
         ];
         if !handled.contains(&res.kind.as_str()) {
             bail!("{id}: resource type {} is not supported by the local stack", res.kind);

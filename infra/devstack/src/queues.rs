@@ -134,3 +134,13 @@ impl QueueDrain {
         }
     }
 }
+
+/// The payouts function's queue handler.
+pub struct PayoutsConsumer(pub Arc<payouts::Payouts>);
+
+#[async_trait]
+impl QueueConsumer for PayoutsConsumer {
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        Ok(self.0.handle_batch(event).await)
+    }
+}

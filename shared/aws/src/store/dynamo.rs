@@ -1099,3 +1099,5 @@ mod tests {
         assert!(matches!(decode_cursor("%%%", GSI1PK, GSI1SK, "x"), Err(StoreError::InvalidCursor)));
     }
 }
+mod payouts;
+pub use payouts::{ExportCursor, ExportRecord};

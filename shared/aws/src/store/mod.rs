@@ -6,7 +6,7 @@ mod dynamo;
 pub mod items;
 mod memory;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, ExportCursor, ExportRecord};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

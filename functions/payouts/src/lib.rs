@@ -1,0 +1,406 @@
+//! `payouts` (SPEC §10): keeps the ledger from `DealClosed` / `DealRefunded`
+//! (SQS), runs the monthly export (schedule, and `POST /v1/payouts/exports`)
+//! and serves the exports to finance.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use partnerops_api::problem::ApiResult;
+use partnerops_api::{ApiJson, Principal, Problem, Route, entropy};
+use partnerops_aws::store::{ExportCursor, ExportRecord};
+use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
+use partnerops_domain::auth::Role;
+use partnerops_domain::event::{DomainEvent, EventPayload, PayoutExportReady};
+use partnerops_domain::id::{EventId, ExportId};
+use partnerops_domain::payout::{
+    PartnerAtClose, PayoutLine, Period, export_groups, export_order, export_totals, reconcile, record_close,
+    record_refund, write_lines_csv, write_summary_csv,
+};
+use partnerops_domain::terms::ProgramTerms;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The template's queue of `DealClosed` / `DealRefunded`.
+pub const QUEUE: &str = "PayoutQueue";
+/// The 1st of each month at 02:00 UTC, for the month before.
+pub const SCHEDULE: &str = "cron(0 2 1 * ? *)";
+/// Ledger writes lost to a concurrent one are re-read and retried this often.
+const ATTEMPTS: usize = 8;
+/// S3 multipart part size: lines.csv is uploaded as it is written.
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+pub fn export_key(period: Period, file: &str) -> String {
+    format!("exports/payouts/{period}/{file}")
+}
+
+pub struct Payouts {
+    pub store: Arc<DynamoStore>,
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub terms: Arc<ProgramTerms>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("the period {0} has not ended yet")]
+    PeriodOpen(Period),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the export files: {0}")]
+    Files(String),
+}
+
+/// An EventBridge event as the rule's SQS target delivers it.
+#[derive(Deserialize)]
+struct Delivery {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+impl Payouts {
+    /// Applies one `DealClosed` or `DealRefunded` to its deal's ledger.
+    pub async fn apply(&self, event: &DomainEvent) -> anyhow::Result<usize> {
+        for _ in 0..ATTEMPTS {
+            let opportunity = match &event.payload {
+                EventPayload::DealClosed(c) => &c.opportunity_id,
+                EventPayload::DealRefunded(r) => &r.opportunity_id,
+                _ => anyhow::bail!("{} is not a payout event", event.detail_type()),
+            };
+            let (ledger, lines) = self.store.payout_ledger(opportunity).await?;
+            let next = match &event.payload {
+                EventPayload::DealClosed(close) => {
+                    let mut partners = BTreeMap::new();
+                    for entry in &close.attribution {
+                        if let Some(p) = self.store.partner(&entry.partner_id).await? {
+                            partners.insert(p.id.clone(), PartnerAtClose { name: p.name, tier: p.tier });
+                        }
+                    }
+                    record_close(&ledger, close, event.occurred_at, partners)
+                }
+                EventPayload::DealRefunded(refund) => record_refund(&ledger, refund, &self.terms)?,
+                _ => return Ok(0),
+            };
+            let new = reconcile(&next, &lines, &self.terms);
+            if next == ledger && new.is_empty() {
+                return Ok(0);
+            }
+            match self.store.save_payout_ledger(ledger.version, &next, &new).await {
+                Ok(()) => {
+                    tracing::info!(opportunity = %opportunity, lines = new.len(), "payout ledger updated");
+                    return Ok(new.len());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        anyhow::bail!("the ledger kept changing under {ATTEMPTS} attempts")
+    }
+
+    /// Handles a batch from the payout queue; failed messages are retried,
+    /// and go to the DLQ after five receives.
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for record in event.records {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let parsed = serde_json::from_str::<Delivery>(record.body.as_deref().unwrap_or_default())
+                .map_err(anyhow::Error::from)
+                .and_then(|d| DomainEvent::from_detail(&d.detail_type, d.detail).map_err(anyhow::Error::from));
+            let result = match parsed {
+                Ok(event) => self.apply(&event).await.map(drop),
+                Err(e) => Err(e.context("not a payout event")),
+            };
+            if let Err(e) = result {
+                tracing::error!(message_id, error = %format!("{e:#}"), "payout event not applied; it will be retried");
+                response.add_failure(message_id);
+            }
+        }
+        response
+    }
+
+    /// Exports `period`: every open line earned before its cutoff, grouped
+    /// by (partner, currency); groups below the minimum or negative stay
+    /// open. `Ok((record, false))` when the period was exported before.
+    pub async fn export(&self, period: Period) -> Result<(ExportRecord, bool), ExportError> {
+        let now = self.clock.now();
+        if now < period.end() {
+            return Err(ExportError::PeriodOpen(period));
+        }
+        if let Some(existing) = self.store.payout_export(period).await?
+            && existing.state == "done"
+        {
+            return Ok((existing, false));
+        }
+        let fresh = ExportRecord {
+            export_id: ExportId::generate(now, entropy()),
+            period: period.to_string(),
+            state: "writing".into(),
+            created_at: now,
+            completed_at: None,
+            lines: 0,
+            groups: Vec::new(),
+            totals: Vec::new(),
+            files: Vec::new(),
+        };
+        let mut record = self.store.begin_payout_export(period, &fresh).await?;
+        if record.state == "done" {
+            return Ok((record, false));
+        }
+        // Lines marked by an interrupted run count again towards their groups.
+        let mut due = self.store.open_payout_lines(period.cutoff(self.terms.payouts.hold_days)).await?;
+        let mut cursor: Option<ExportCursor> = None;
+        loop {
+            let (page, next) = self.store.exported_payout_page(period, cursor).await?;
+            due.extend(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        due.sort_by(export_order);
+        due.dedup_by(|a, b| a.line_id == b.line_id);
+        let groups = export_groups(&due, &self.terms);
+        let paid: Vec<PayoutLine> = due
+            .into_iter()
+            .filter(|l| {
+                groups.iter().any(|g| g.partner_id == l.partner_id && g.currency == l.currency && !g.carried_forward)
+            })
+            .collect();
+        self.store.mark_payout_lines_exported(period, &paid).await?;
+
+        let export_id = record.export_id.to_string();
+        let lines_key = export_key(period, "lines.csv");
+        let summary_key = export_key(period, "summary.csv");
+        let written = self.write_lines(period, &export_id, &lines_key).await?;
+        let summary = write_summary_csv(Vec::new(), &export_id, period, &groups)
+            .map_err(|e| ExportError::Files(e.to_string()))?;
+        self.put(&summary_key, summary).await?;
+
+        let totals = export_totals(&groups);
+        record.state = "done".into();
+        record.completed_at = Some(now);
+        record.lines = written;
+        record.files = vec![lines_key, summary_key];
+        record.totals = totals.clone();
+        let event = DomainEvent::new(
+            EventId::generate(now, entropy()),
+            now,
+            EventPayload::PayoutExportReady(PayoutExportReady {
+                export_id: record.export_id.clone(),
+                period: period.to_string(),
+                partners: u32::try_from(groups.iter().filter(|g| !g.carried_forward).count()).unwrap_or(u32::MAX),
+                lines: written,
+                totals,
+                carried_forward: u32::try_from(groups.iter().filter(|g| g.carried_forward).count()).unwrap_or(u32::MAX),
+                files: record.files.clone(),
+            }),
+        );
+        record.groups = groups;
+        match self.store.finish_payout_export(period, &record, &event).await {
+            Ok(()) => Ok((record, true)),
+            // Another run finished it first: answer with that one.
+            Err(StoreError::Conflict(_)) => match self.store.payout_export(period).await? {
+                Some(done) => Ok((done, false)),
+                None => Err(ExportError::Files("the export vanished".into())),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams the period's exported lines into `lines.csv` in the bucket,
+    /// a page of the index at a time, uploading 8 MiB parts as they fill.
+    async fn write_lines(&self, period: Period, export_id: &str, key: &str) -> Result<u64, ExportError> {
+        let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
+        let mut buffer = write_lines_csv(Vec::new(), export_id, period, std::iter::empty()).map_err(|e| files(&e))?;
+        let mut upload: Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)> = None;
+        let mut cursor: Option<ExportCursor> = None;
+        let mut count = 0u64;
+        loop {
+            let (page, next) = self.store.exported_payout_page(period, cursor).await?;
+            count += page.len() as u64;
+            let mut rows = write_lines_csv(Vec::new(), export_id, period, &page).map_err(|e| files(&e))?;
+            // Each call writes its own header row; keep only the first.
+            let header_end = rows.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
+            buffer.extend(rows.drain(header_end..));
+            if buffer.len() >= PART_BYTES {
+                self.upload_part(key, &mut upload, std::mem::take(&mut buffer)).await?;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        match upload {
+            None => self.put(key, buffer).await?,
+            Some(_) => {
+                if !buffer.is_empty() {
+                    self.upload_part(key, &mut upload, buffer).await?;
+                }
+                if let Some((upload_id, parts)) = upload {
+                    self.s3
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .multipart_upload(
+                            aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload: &mut Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)>,
+        bytes: Vec<u8>,
+    ) -> Result<(), ExportError> {
+        let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
+        if upload.is_none() {
+            let created = self
+                .s3
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("text/csv; charset=utf-8")
+                .send()
+                .await
+                .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            *upload = Some((created.upload_id.unwrap_or_default(), Vec::new()));
+        }
+        if let Some((upload_id, parts)) = upload {
+            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+            let part = self
+                .s3
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id.as_str())
+                .part_number(number)
+                .body(bytes.into())
+                .send()
+                .await
+                .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
+            parts.push(aws_sdk_s3::types::CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build());
+        }
+        Ok(())
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ExportError> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/csv; charset=utf-8")
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| ExportError::Files(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// The scheduled run: the month before `now`.
+    pub async fn scheduled_export(&self) -> Result<ExportRecord, ExportError> {
+        let now = self.clock.now();
+        let period = Period::previous(now).ok_or_else(|| ExportError::Files(format!("no month before {now}")))?;
+        self.export(period).await.map(|(record, _)| record)
+    }
+}
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/v1/payouts/exports", post_export),
+        Route::get("/v1/payouts/exports/{period}", get_export),
+        Route::get("/v1/payouts/exports/{period}/lines.csv", get_lines),
+    ]
+}
+
+/// The payout function's router: the shared conventions, plus the ledger.
+pub fn router(state: partnerops_api::AppState, payouts: Arc<Payouts>) -> axum::Router {
+    partnerops_api::build_router(routes(), state).layer(Extension(payouts))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportRequest {
+    period: Option<String>,
+}
+
+fn period_of(raw: &str, field: &str) -> Result<Period, Problem> {
+    Period::parse(raw).map_err(|m| Problem::field(field, m))
+}
+
+fn export_problem(e: ExportError) -> Problem {
+    match e {
+        ExportError::PeriodOpen(p) => Problem::conflict("period_open", format!("The period {p} has not ended yet.")),
+        ExportError::Store(e) => Problem::from(e),
+        ExportError::Files(e) => {
+            tracing::error!(error = %e, "export files failed");
+            Problem::unavailable()
+        }
+    }
+}
+
+async fn post_export(
+    principal: Principal,
+    Extension(payouts): Extension<Arc<Payouts>>,
+    ApiJson(body): ApiJson<ExportRequest>,
+) -> ApiResult {
+    principal.require(&[Role::Finance])?;
+    let raw = body.period.ok_or_else(|| Problem::field("period", "is required"))?;
+    let period = period_of(&raw, "period")?;
+    let (record, created) = payouts.export(period).await.map_err(export_problem)?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, [(header::LOCATION, format!("/v1/payouts/exports/{period}"))], Json(record)).into_response())
+}
+
+async fn get_export(
+    principal: Principal,
+    Extension(payouts): Extension<Arc<Payouts>>,
+    Path(raw): Path<String>,
+) -> ApiResult {
+    principal.require(&[Role::Finance])?;
+    let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
+    match payouts.store.payout_export(period).await? {
+        Some(record) if record.state == "done" => Ok(Json(record).into_response()),
+        _ => Err(Problem::not_found()),
+    }
+}
+
+async fn get_lines(
+    principal: Principal,
+    Extension(payouts): Extension<Arc<Payouts>>,
+    Path(raw): Path<String>,
+) -> ApiResult {
+    principal.require(&[Role::Finance])?;
+    let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
+    if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != "done") {
+        return Err(Problem::not_found());
+    }
+    let object =
+        payouts.s3.get_object().bucket(&payouts.bucket).key(export_key(period, "lines.csv")).send().await.map_err(
+            |e| {
+                tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), "reading lines.csv");
+                Problem::unavailable()
+            },
+        )?;
+    let stream = futures::stream::unfold(object.body, |mut body| async move {
+        body.try_next().await.transpose().map(|chunk| (chunk.map_err(std::io::Error::other), body))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"payouts-{period}-lines.csv\""))
+        .body(Body::from_stream(stream))
+        .map_err(|_| Problem::internal())
+}

@@ -1,0 +1,287 @@
+//! The payout ledger on the table (docs/data-model.md):
+//!
+//! - `PAYOUT#<opportunity>` / `LEDGER`: the deal's facts, with a `version`
+//!   every write is conditional on;
+//! - `PAYOUT#<opportunity>` / `LINE#<line_id>`: append-only lines, put with
+//!   `attribute_not_exists`; an open line is in GSI1 under
+//!   `PAYOUT#OPEN#<shard>` sorted by `earned_at`, an exported one moves to
+//!   GSI2 under `PAYOUT#EXPORT#<period>` in the files' sort order;
+//! - `PAYOUT#EXPORT#<period>` / `EXPORT`: the export, `writing` then `done`.
+
+use super::*;
+use partnerops_domain::payout::{DealLedger, ExportGroup, PayoutLine, Period};
+use serde::Deserialize;
+
+/// Open lines are spread over this many index partitions.
+pub const OPEN_SHARDS: u32 = 8;
+
+fn ledger_pk(opportunity: &str) -> String {
+    format!("PAYOUT#{opportunity}")
+}
+
+fn open_pk(line: &PayoutLine) -> String {
+    let hash = line.line_id.as_str().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("PAYOUT#OPEN#{}", hash % OPEN_SHARDS)
+}
+
+fn export_pk(period: Period) -> String {
+    format!("PAYOUT#EXPORT#{period}")
+}
+
+fn exported_sk(line: &PayoutLine) -> String {
+    format!("{}#{}#{}#{}", line.partner_id, line.currency, line.earned_at, line.line_id)
+}
+
+#[derive(Serialize, Deserialize)]
+struct LedgerItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    version: u64,
+    ledger: DealLedger,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LineItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    export_period: Option<String>,
+    line: PayoutLine,
+}
+
+/// Where the next page of exported lines starts.
+#[derive(Debug, Clone)]
+pub struct ExportCursor(Item);
+
+/// A payout export as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub export_id: partnerops_domain::id::ExportId,
+    pub period: String,
+    /// `writing` until the files are in the bucket, then `done`.
+    pub state: String,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub completed_at: Option<Timestamp>,
+    #[serde(default)]
+    pub lines: u64,
+    #[serde(default)]
+    pub groups: Vec<ExportGroup>,
+    #[serde(default)]
+    pub totals: Vec<partnerops_domain::money::Money>,
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExportItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    export: ExportRecord,
+}
+
+impl DynamoStore {
+    /// A deal's ledger facts and lines (one `Query`).
+    pub async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError> {
+        // `LEDGER` and `LINE#…`: the whole partition.
+        let items = self.query_prefix(ledger_pk(opportunity), "L").await?;
+        let mut ledger = DealLedger { opportunity_id: opportunity.to_owned(), ..DealLedger::default() };
+        let mut lines = Vec::new();
+        for item in items {
+            match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
+                Some("payout_ledger") => ledger = from_item::<LedgerItem>(item)?.ledger,
+                Some("payout_line") => lines.push(from_item::<LineItem>(item)?.line),
+                _ => {}
+            }
+        }
+        Ok((ledger, lines))
+    }
+
+    /// Writes the ledger (conditional on the version read, `before`) and its
+    /// new lines (each only if absent) in one transaction.
+    pub async fn save_payout_ledger(
+        &self,
+        before: u64,
+        ledger: &DealLedger,
+        lines: &[PayoutLine],
+    ) -> Result<(), StoreError> {
+        let item = to_item(&LedgerItem {
+            pk: ledger_pk(&ledger.opportunity_id),
+            sk: "LEDGER".into(),
+            entity: "payout_ledger".into(),
+            version: ledger.version,
+            ledger: ledger.clone(),
+        })?;
+        let mut writes = vec![match before {
+            0 => self.put(item, Some("attribute_not_exists(PK)"))?,
+            v => self.put_with_values(item, "version = :v", HashMap::from([(":v".to_owned(), n(v))]))?,
+        }];
+        let mut names = vec!["the deal's ledger"];
+        for line in lines {
+            let item = to_item(&LineItem {
+                pk: ledger_pk(&line.opportunity_id),
+                sk: format!("LINE#{}", line.line_id),
+                entity: "payout_line".into(),
+                gsi1pk: Some(open_pk(line)),
+                gsi1sk: Some(format!("{}#{}", line.earned_at, line.line_id)),
+                export_period: None,
+                line: line.clone(),
+            })?;
+            writes.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+            names.push("a payout line");
+        }
+        self.transact(writes, &names).await
+    }
+
+    /// Every line not yet exported that was earned before `cutoff`, from the
+    /// open-line index (never a scan).
+    pub async fn open_payout_lines(&self, cutoff: Timestamp) -> Result<Vec<PayoutLine>, StoreError> {
+        let mut out = Vec::new();
+        for shard in 0..OPEN_SHARDS {
+            let mut start: Option<Item> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :cutoff")
+                    .expression_attribute_values(":pk", s(format!("PAYOUT#OPEN#{shard}")))
+                    .expression_attribute_values(":cutoff", s(cutoff.to_rfc3339()))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unexpected("Query"))?;
+                for item in page.items.unwrap_or_default() {
+                    out.push(from_item::<LineItem>(item)?.line);
+                }
+                match page.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves lines from the open index to the period's export index, 100 per
+    /// transaction; a line already in another export is a `Conflict`.
+    pub async fn mark_payout_lines_exported(&self, period: Period, lines: &[PayoutLine]) -> Result<(), StoreError> {
+        let period_text = period.to_string();
+        for chunk in lines.chunks(100) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for line in chunk {
+                writes.push(self.update(
+                    key(ledger_pk(&line.opportunity_id), format!("LINE#{}", line.line_id)),
+                    "REMOVE GSI1PK, GSI1SK SET export_period = :p, GSI2PK = :g2pk, GSI2SK = :g2sk",
+                    Some("attribute_exists(PK) AND (attribute_not_exists(export_period) OR export_period = :p)"),
+                    Vec::new(),
+                    HashMap::from([
+                        (":p".to_owned(), s(period_text.clone())),
+                        (":g2pk".to_owned(), s(export_pk(period))),
+                        (":g2sk".to_owned(), s(exported_sk(line))),
+                    ]),
+                )?);
+            }
+            let names = vec!["a payout line"; writes.len()];
+            self.transact(writes, &names).await?;
+        }
+        Ok(())
+    }
+
+    /// One page of a period's exported lines in the files' order (partner,
+    /// currency, earned_at, line id) and where the next page starts.
+    pub async fn exported_payout_page(
+        &self,
+        period: Period,
+        start: Option<ExportCursor>,
+    ) -> Result<(Vec<PayoutLine>, Option<ExportCursor>), StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(export_pk(period)))
+            .set_exclusive_start_key(start.map(|c| c.0))
+            .send()
+            .await
+            .map_err(unexpected("Query"))?;
+        let lines = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<LineItem>(item).map(|i| i.line))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((lines, page.last_evaluated_key.filter(|k| !k.is_empty()).map(ExportCursor)))
+    }
+
+    pub async fn payout_export(&self, period: Period) -> Result<Option<ExportRecord>, StoreError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(export_pk(period), "EXPORT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unexpected("GetItem"))?;
+        got.item.map(|item| from_item::<ExportItem>(item).map(|i| i.export)).transpose()
+    }
+
+    /// Starts an export; `Ok(existing)` when the period has one already
+    /// (finished, or interrupted and now resumed under the same id).
+    pub async fn begin_payout_export(&self, period: Period, record: &ExportRecord) -> Result<ExportRecord, StoreError> {
+        let item = to_item(&ExportItem {
+            pk: export_pk(period),
+            sk: "EXPORT".into(),
+            entity: "payout_export".into(),
+            export: record.clone(),
+        })?;
+        if self.put_item(item, Some("attribute_not_exists(PK)"), None).await? {
+            return Ok(record.clone());
+        }
+        self.payout_export(period)
+            .await?
+            .ok_or_else(|| StoreError::Unexpected(anyhow!("export {period} vanished while starting")))
+    }
+
+    /// Finishes an export with its `PayoutExportReady` event, in one
+    /// transaction conditional on it still being `writing`.
+    pub async fn finish_payout_export(
+        &self,
+        period: Period,
+        record: &ExportRecord,
+        event: &DomainEvent,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&ExportItem {
+            pk: export_pk(period),
+            sk: "EXPORT".into(),
+            entity: "payout_export".into(),
+            export: record.clone(),
+        })?;
+        let writes = vec![
+            self.put_named(
+                item,
+                "#export.#state = :writing",
+                vec![("#export", "export"), ("#state", "state")],
+                HashMap::from([(":writing".to_owned(), s("writing"))]),
+            )?,
+            self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?,
+        ];
+        self.transact(writes, &["the export", "its event"]).await
+    }
+}
