@@ -70,8 +70,34 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
     let refund = json!({ "refunded_amount": { "amount": "10000.00", "currency": "USD" }, "refunded_at": "2026-11-28T12:00:00Z" });
     crm(&t, &crm_key, "2026-11-28T12:00:00Z", crm_event("c-3", "opportunity.refunded", "2026-11-28T12:00:00Z", refund))
         .await;
+
+    // A small deal: 400.00 × 10 % = 40.00 for gamma, below the 50.00 minimum.
+    let gamma = partner(&t, "gamma", "Gamma Partners", "registered").await;
+    t.set_clock("2026-11-28T13:00:00Z").await;
+    let small = t.post("/v1/referrals", &gamma, partnerops_e2e::referral("initech.com")).await;
+    assert_eq!(small.status, StatusCode::CREATED, "{:?}", small.body);
+    let small_id = small.body["id"].as_str().unwrap().to_owned();
+    let small_created = json!({ "opportunity_id": "006-SMALL", "referral_id": small_id, "name": "Initech",
+        "owner_email": "owner@example.com", "amount": { "amount": "400.00", "currency": "USD" } });
+    crm(
+        &t,
+        &crm_key,
+        "2026-11-28T14:00:00Z",
+        crm_event("s-1", "opportunity.created", "2026-11-28T14:00:00Z", small_created),
+    )
+    .await;
+    let small_won = json!({ "opportunity_id": "006-SMALL", "outcome": "won",
+        "amount": { "amount": "400.00", "currency": "USD" }, "closed_at": "2026-11-28T15:00:00Z" });
+    crm(
+        &t,
+        &crm_key,
+        "2026-11-28T15:00:00Z",
+        crm_event("s-2", "opportunity.closed", "2026-11-28T15:00:00Z", small_won),
+    )
+    .await;
+
     let summary = t.tick().await;
-    assert!(summary["messages_processed"].as_u64().unwrap() >= 2, "{summary}");
+    assert!(summary["messages_processed"].as_u64().unwrap() >= 3, "{summary}");
 
     // The month is still open.
     let early = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-11" })).await;
@@ -135,7 +161,8 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
         format!(
             "export_id,period,partner_id,partner_name,currency,lines,amount,status\r\n\
              {export_id},2026-11,alpha,Alpha Consulting,USD,2,3267.00,paid\r\n\
-             {export_id},2026-11,beta,\"'=Beta, Ltd\",USD,2,720.00,paid\r\n"
+             {export_id},2026-11,beta,\"'=Beta, Ltd\",USD,2,720.00,paid\r\n\
+             {export_id},2026-11,gamma,Gamma Partners,USD,1,40.00,carried_forward\r\n"
         )
     );
 
@@ -180,4 +207,9 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
     let december = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-12" })).await;
     assert_eq!(december.status, StatusCode::CREATED, "{:?}", december.body);
     assert_eq!(december.body["lines"], 0);
+    // gamma's 40.00 is still open, still carried forward.
+    let carried: Vec<&Value> =
+        december.body["groups"].as_array().unwrap().iter().filter(|g| g["partner_id"] == "gamma").collect();
+    assert_eq!(carried.len(), 1, "{}", december.body);
+    assert_eq!((carried[0]["amount"].as_i64(), carried[0]["carried_forward"].as_bool()), (Some(4000), Some(true)));
 }

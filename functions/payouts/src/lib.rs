@@ -10,18 +10,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Principal, Problem, Route, entropy};
-use partnerops_aws::store::{ExportCursor, ExportRecord};
+use partnerops_aws::store::{ExportCursor, ExportRecord, OPEN_SHARDS};
 use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
 use partnerops_domain::auth::Role;
 use partnerops_domain::event::{DomainEvent, EventPayload, PayoutExportReady};
 use partnerops_domain::id::{EventId, ExportId};
+use partnerops_domain::money::Currency;
+use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::{
-    PartnerAtClose, PayoutLine, Period, export_groups, export_order, export_totals, reconcile, record_close,
+    ExportGroup, GroupTotals, PartnerAtClose, PayoutLine, Period, export_totals, reconcile, record_close,
     record_refund, write_lines_csv, write_summary_csv,
 };
 use partnerops_domain::terms::ProgramTerms;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The template's queue of `DealClosed` / `DealRefunded`.
@@ -151,32 +153,59 @@ impl Payouts {
         if record.state == "done" {
             return Ok((record, false));
         }
-        // Lines marked by an interrupted run count again towards their groups.
-        let mut due = self.store.open_payout_lines(period.cutoff(self.terms.payouts.hold_days)).await?;
+        let cutoff = period.cutoff(self.terms.payouts.hold_days);
+        // Pass 1: the groups of every due line (open, or already marked by an
+        // interrupted run), a page at a time: memory holds groups, not lines.
+        let mut first = GroupTotals::default();
+        for shard in 0..OPEN_SHARDS {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = self.store.open_payout_page(cutoff, shard, after.as_deref()).await?;
+                page.iter().for_each(|l| first.add(l));
+                match next {
+                    Some(key) => after = Some(key),
+                    None => break,
+                }
+            }
+        }
         let mut cursor: Option<ExportCursor> = None;
         loop {
             let (page, next) = self.store.exported_payout_page(period, cursor).await?;
-            due.extend(page);
+            page.iter().for_each(|l| first.add(l));
             match next {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
         }
-        due.sort_by(export_order);
-        due.dedup_by(|a, b| a.line_id == b.line_id);
-        let groups = export_groups(&due, &self.terms);
-        let paid: Vec<PayoutLine> = due
-            .into_iter()
-            .filter(|l| {
-                groups.iter().any(|g| g.partner_id == l.partner_id && g.currency == l.currency && !g.carried_forward)
-            })
-            .collect();
-        self.store.mark_payout_lines_exported(period, &paid).await?;
+        let decided = first.finish(&self.terms);
+        let paid: BTreeSet<(PartnerId, Currency)> =
+            decided.iter().filter(|g| !g.carried_forward).map(|g| (g.partner_id.clone(), g.currency)).collect();
+        // Pass 2: move the paid groups' lines into the period's export index.
+        // A line that became due in between joins only a group already paid.
+        for shard in 0..OPEN_SHARDS {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = self.store.open_payout_page(cutoff, shard, after.as_deref()).await?;
+                let marked: Vec<PayoutLine> =
+                    page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
+                self.store.mark_payout_lines_exported(period, &marked).await?;
+                match next {
+                    Some(key) => after = Some(key),
+                    None => break,
+                }
+            }
+        }
 
         let export_id = record.export_id.to_string();
         let lines_key = export_key(period, "lines.csv");
         let summary_key = export_key(period, "summary.csv");
-        let written = self.write_lines(period, &export_id, &lines_key).await?;
+        // The files and totals follow what was exported; carried groups
+        // come from the decision.
+        let (written, exported) = self.write_lines(period, &export_id, &lines_key).await?;
+        let mut groups: Vec<ExportGroup> = exported.finish(&self.terms);
+        groups.iter_mut().for_each(|g| g.carried_forward = false);
+        groups.extend(decided.into_iter().filter(|g| g.carried_forward));
+        groups.sort_by(|a, b| (&a.partner_id, a.currency).cmp(&(&b.partner_id, b.currency)));
         let summary = write_summary_csv(Vec::new(), &export_id, period, &groups)
             .map_err(|e| ExportError::Files(e.to_string()))?;
         self.put(&summary_key, summary).await?;
@@ -214,15 +243,17 @@ impl Payouts {
 
     /// Streams the period's exported lines into `lines.csv` in the bucket,
     /// a page of the index at a time, uploading 8 MiB parts as they fill.
-    async fn write_lines(&self, period: Period, export_id: &str, key: &str) -> Result<u64, ExportError> {
+    async fn write_lines(&self, period: Period, export_id: &str, key: &str) -> Result<(u64, GroupTotals), ExportError> {
         let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
         let mut buffer = write_lines_csv(Vec::new(), export_id, period, std::iter::empty()).map_err(|e| files(&e))?;
         let mut upload: Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)> = None;
         let mut cursor: Option<ExportCursor> = None;
         let mut count = 0u64;
+        let mut totals = GroupTotals::default();
         loop {
             let (page, next) = self.store.exported_payout_page(period, cursor).await?;
             count += page.len() as u64;
+            page.iter().for_each(|l| totals.add(l));
             let mut rows = write_lines_csv(Vec::new(), export_id, period, &page).map_err(|e| files(&e))?;
             // Each call writes its own header row; keep only the first.
             let header_end = rows.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
@@ -256,7 +287,7 @@ impl Payouts {
                 }
             }
         }
-        Ok(count)
+        Ok((count, totals))
     }
 
     async fn upload_part(

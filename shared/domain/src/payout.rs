@@ -411,12 +411,16 @@ pub fn export_order(a: &PayoutLine, b: &PayoutLine) -> std::cmp::Ordering {
     (&a.partner_id, a.currency, a.earned_at, &a.line_id).cmp(&(&b.partner_id, b.currency, b.earned_at, &b.line_id))
 }
 
-/// Groups the open lines due in an export and decides which groups are paid.
-/// Returns the groups (paid and carried) sorted by partner and currency.
-pub fn export_groups<'a>(lines: impl IntoIterator<Item = &'a PayoutLine>, terms: &ProgramTerms) -> Vec<ExportGroup> {
-    let mut groups: BTreeMap<(PartnerId, Currency), ExportGroup> = BTreeMap::new();
-    for line in lines {
-        let group = groups.entry((line.partner_id.clone(), line.currency)).or_insert_with(|| ExportGroup {
+/// Running (partner, currency) totals: an export adds lines a page at a
+/// time and holds one entry per group, never the lines.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTotals {
+    groups: BTreeMap<(PartnerId, Currency), ExportGroup>,
+}
+
+impl GroupTotals {
+    pub fn add(&mut self, line: &PayoutLine) {
+        let group = self.groups.entry((line.partner_id.clone(), line.currency)).or_insert_with(|| ExportGroup {
             partner_id: line.partner_id.clone(),
             partner_name: line.partner_name.clone(),
             currency: line.currency,
@@ -427,14 +431,27 @@ pub fn export_groups<'a>(lines: impl IntoIterator<Item = &'a PayoutLine>, terms:
         group.lines += 1;
         group.amount = group.amount.saturating_add(line.amount);
     }
-    groups
-        .into_values()
-        .map(|mut g| {
-            let minimum = terms.payouts.minimum_payout.get(&g.currency).copied().unwrap_or(0);
-            g.carried_forward = g.amount < 0 || g.amount < minimum;
-            g
-        })
-        .collect()
+
+    /// The groups sorted by partner and currency, each paid or carried
+    /// forward (below `minimum_payout[c]`, or negative).
+    pub fn finish(self, terms: &ProgramTerms) -> Vec<ExportGroup> {
+        self.groups
+            .into_values()
+            .map(|mut g| {
+                let minimum = terms.payouts.minimum_payout.get(&g.currency).copied().unwrap_or(0);
+                g.carried_forward = g.amount < 0 || g.amount < minimum;
+                g
+            })
+            .collect()
+    }
+}
+
+/// Groups the open lines due in an export and decides which groups are paid.
+/// Returns the groups (paid and carried) sorted by partner and currency.
+pub fn export_groups<'a>(lines: impl IntoIterator<Item = &'a PayoutLine>, terms: &ProgramTerms) -> Vec<ExportGroup> {
+    let mut totals = GroupTotals::default();
+    lines.into_iter().for_each(|line| totals.add(line));
+    totals.finish(terms)
 }
 
 /// Net paid per currency: the sum of the paid groups.

@@ -1100,4 +1100,4 @@ mod tests {
     }
 }
 mod payouts;
-pub use payouts::{ExportCursor, ExportRecord};
+pub use payouts::{ExportCursor, ExportRecord, OPEN_SHARDS};

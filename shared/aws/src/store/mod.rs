@@ -6,7 +6,7 @@ mod dynamo;
 pub mod items;
 mod memory;
 
-pub use dynamo::{DynamoStore, ExportCursor, ExportRecord};
+pub use dynamo::{DynamoStore, ExportCursor, ExportRecord, OPEN_SHARDS};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

@@ -59,7 +59,7 @@ struct LineItem {
     line: PayoutLine,
 }
 
-/// Where the next page of exported lines starts.
+/// Where the next page of an index query starts.
 #[derive(Debug, Clone)]
 pub struct ExportCursor(Item);
 
@@ -146,35 +146,42 @@ impl DynamoStore {
         self.transact(writes, &names).await
     }
 
-    /// Every line not yet exported that was earned before `cutoff`, from the
-    /// open-line index (never a scan).
-    pub async fn open_payout_lines(&self, cutoff: Timestamp) -> Result<Vec<PayoutLine>, StoreError> {
-        let mut out = Vec::new();
-        for shard in 0..OPEN_SHARDS {
-            let mut start: Option<Item> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI1)
-                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :cutoff")
-                    .expression_attribute_values(":pk", s(format!("PAYOUT#OPEN#{shard}")))
-                    .expression_attribute_values(":cutoff", s(cutoff.to_rfc3339()))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unexpected("Query"))?;
-                for item in page.items.unwrap_or_default() {
-                    out.push(from_item::<LineItem>(item)?.line);
-                }
-                match page.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
-            }
+    /// One page of the lines not yet exported that were earned before
+    /// `cutoff`, from one shard of the open-line index (never a scan), after
+    /// the index key `after`; with the key to continue from when the page
+    /// was cut. Pages follow index keys, not cursors, so lines moved out of
+    /// the index between pages (an export marking them) never derail it.
+    pub async fn open_payout_page(
+        &self,
+        cutoff: Timestamp,
+        shard: u32,
+        after: Option<&str>,
+    ) -> Result<(Vec<PayoutLine>, Option<String>), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_values(":pk", s(format!("PAYOUT#OPEN#{shard}")))
+            .expression_attribute_values(":cutoff", s(cutoff.to_rfc3339()));
+        query = match after {
+            // `\u{1}` makes the bound exclusive: no key continues `after` with it.
+            Some(after) => query
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK BETWEEN :after AND :cutoff")
+                .expression_attribute_values(":after", s(format!("{after}\u{1}"))),
+            None => query.key_condition_expression("GSI1PK = :pk AND GSI1SK < :cutoff"),
+        };
+        let page = query.send().await.map_err(unexpected("Query"))?;
+        let items = page.items.unwrap_or_default();
+        let cut = page.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let mut lines = Vec::with_capacity(items.len());
+        let mut last_key = None;
+        for item in items {
+            let decoded = from_item::<LineItem>(item)?;
+            last_key = decoded.gsi1sk;
+            lines.push(decoded.line);
         }
-        Ok(out)
+        Ok((lines, if cut { last_key } else { None }))
     }
 
     /// Moves lines from the open index to the period's export index, 100 per
