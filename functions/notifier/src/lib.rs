@@ -26,6 +26,9 @@ pub const QUEUE: &str = "NotificationQueue";
 /// Where messages that can never be sent go.
 pub const DEAD_LETTER_QUEUE: &str = "NotificationDLQ";
 
+/// Attempts to record a send before giving up (and logging it).
+const MARK_ATTEMPTS: usize = 3;
+
 /// Messages of one batch handled at once.
 pub const CONCURRENCY: usize = 10;
 /// The longest a message is kept invisible before its next try (SQS allows 12 h).
@@ -213,8 +216,17 @@ impl Notifier {
         }
         match transport.send(notification).await {
             Ok(()) => {
-                if let Err(e) = self.store.delivery_sent(event_id, &key, self.clock.now()).await {
-                    // The claim's lease still stops a resend for a while; say so loudly.
+                // Marking is retried: an unmarked claim could be taken over
+                // once its lease ends, and the message sent again.
+                let mut marked = self.store.delivery_sent(event_id, &key, self.clock.now()).await;
+                for _ in 1..MARK_ATTEMPTS {
+                    if marked.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    marked = self.store.delivery_sent(event_id, &key, self.clock.now()).await;
+                }
+                if let Err(e) = marked {
                     tracing::error!(event_id, channel = notification.channel.as_str(), error = %e, "sent, but not marked sent");
                 }
                 tracing::info!(event_id, channel = notification.channel.as_str(), "notification sent");

@@ -32,6 +32,8 @@ pub const QUEUE: &str = "PayoutQueue";
 pub const SCHEDULE: &str = "cron(0 2 1 * ? *)";
 /// Ledger writes lost to a concurrent one are re-read and retried this often.
 const ATTEMPTS: usize = 8;
+/// Reads of the export index before giving up on it catching up.
+const INDEX_ATTEMPTS: u64 = 6;
 /// S3 multipart part size: lines.csv is uploaded as it is written.
 const PART_BYTES: usize = 8 * 1024 * 1024;
 
@@ -168,9 +170,11 @@ impl Payouts {
                 }
             }
         }
+        let mut expected = 0u64;
         let mut cursor: Option<ExportCursor> = None;
         loop {
             let (page, next) = self.store.exported_payout_page(period, cursor).await?;
+            expected += page.len() as u64;
             page.iter().for_each(|l| first.add(l));
             match next {
                 Some(c) => cursor = Some(c),
@@ -189,6 +193,7 @@ impl Payouts {
                 let marked: Vec<PayoutLine> =
                     page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
                 self.store.mark_payout_lines_exported(period, &marked).await?;
+                expected += marked.len() as u64;
                 match next {
                     Some(key) => after = Some(key),
                     None => break,
@@ -201,7 +206,23 @@ impl Payouts {
         let summary_key = export_key(period, "summary.csv");
         // The files and totals follow what was exported; carried groups
         // come from the decision.
-        let (written, exported) = self.write_lines(period, &export_id, &lines_key).await?;
+        // The export index is a GSI, read eventually consistently: a file
+        // short of what was just moved is written again, and an export that
+        // stays short is left `writing`, to be resumed, never half-paid.
+        let mut attempt = 0;
+        let (written, exported) = loop {
+            let (written, exported) = self.write_lines(period, &export_id, &lines_key).await?;
+            if written == expected {
+                break (written, exported);
+            }
+            attempt += 1;
+            if attempt >= INDEX_ATTEMPTS {
+                return Err(ExportError::Files(format!(
+                    "the export index shows {written} of {expected} lines; run the export again"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+        };
         let mut groups: Vec<ExportGroup> = exported.finish(&self.terms);
         groups.iter_mut().for_each(|g| g.carried_forward = false);
         groups.extend(decided.into_iter().filter(|g| g.carried_forward));
@@ -400,7 +421,7 @@ async fn get_export(
     Extension(payouts): Extension<Arc<Payouts>>,
     Path(raw): Path<String>,
 ) -> ApiResult {
-    principal.require(&[Role::Finance])?;
+    principal.require(&[Role::Finance, Role::Admin])?;
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
     match payouts.store.payout_export(period).await? {
         Some(record) if record.state == "done" => Ok(Json(record).into_response()),
@@ -413,7 +434,7 @@ async fn get_lines(
     Extension(payouts): Extension<Arc<Payouts>>,
     Path(raw): Path<String>,
 ) -> ApiResult {
-    principal.require(&[Role::Finance])?;
+    principal.require(&[Role::Finance, Role::Admin])?;
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
     if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != "done") {
         return Err(Problem::not_found());

@@ -150,7 +150,13 @@ pub fn record_close(
 ) -> DealLedger {
     let mut next = ledger.clone();
     next.opportunity_id.clone_from(&close.opportunity_id);
-    if ledger.close.as_ref().is_none_or(|c| event_at > c.event_at) {
+    // Two closes at the same instant (a frozen clock, one batch) are ordered
+    // by arrival; an identical one is a duplicate.
+    let differs = |c: &CloseFacts| {
+        (c.amount, c.closed_at, c.motion, &c.attribution)
+            != (close.amount, close.closed_at, close.motion, &close.attribution)
+    };
+    if ledger.close.as_ref().is_none_or(|c| event_at > c.event_at || (event_at == c.event_at && differs(c))) {
         next.close = Some(CloseFacts {
             motion: close.motion,
             amount: close.amount,
@@ -322,7 +328,9 @@ pub fn reconcile(ledger: &DealLedger, lines: &[PayoutLine], terms: &ProgramTerms
                 sum.any = true;
             }
         } else if target != sum.earned {
-            let detail = format!("{}\u{1f}{target}", close.closed_at);
+            // The close event's instant and the version it made: one
+            // adjustment per close, even if amounts go back and forth.
+            let detail = format!("{}\u{1f}{}\u{1f}{}\u{1f}{target}", close.closed_at, close.event_at, ledger.version);
             out.push(line(key, LineKind::Adjustment, &detail, target - sum.earned, close.closed_at, &target_terms));
             sum.earned = target;
         }
@@ -393,8 +401,10 @@ impl fmt::Display for Period {
     }
 }
 
-/// One (partner, currency) of an export.
+/// One (partner, currency) of an export. On the wire its net is money
+/// (`{ "amount": "40.00", "currency": "USD" }`), as everywhere in the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "ExportGroupWire", from = "ExportGroupWire")]
 pub struct ExportGroup {
     pub partner_id: PartnerId,
     pub partner_name: String,
@@ -409,6 +419,40 @@ pub struct ExportGroup {
 /// The order of lines in an export: partner, currency, earned_at, line id.
 pub fn export_order(a: &PayoutLine, b: &PayoutLine) -> std::cmp::Ordering {
     (&a.partner_id, a.currency, a.earned_at, &a.line_id).cmp(&(&b.partner_id, b.currency, b.earned_at, &b.line_id))
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExportGroupWire {
+    partner_id: PartnerId,
+    partner_name: String,
+    lines: u64,
+    amount: Money,
+    carried_forward: bool,
+}
+
+impl From<ExportGroup> for ExportGroupWire {
+    fn from(g: ExportGroup) -> Self {
+        Self {
+            partner_id: g.partner_id,
+            partner_name: g.partner_name,
+            lines: g.lines,
+            amount: Money::from_minor(g.amount, g.currency),
+            carried_forward: g.carried_forward,
+        }
+    }
+}
+
+impl From<ExportGroupWire> for ExportGroup {
+    fn from(w: ExportGroupWire) -> Self {
+        Self {
+            partner_id: w.partner_id,
+            partner_name: w.partner_name,
+            currency: w.amount.currency(),
+            lines: w.lines,
+            amount: w.amount.minor_units(),
+            carried_forward: w.carried_forward,
+        }
+    }
 }
 
 /// Running (partner, currency) totals: an export adds lines a page at a

@@ -481,7 +481,13 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
     };
 
     let p = raw.payouts;
-    let mut tier_multiplier_bps = BTreeMap::new();
+    // A tier the file leaves out keeps its default multiplier.
+    let mut tier_multiplier_bps = BTreeMap::from([
+        (Tier::Registered, 10_000),
+        (Tier::Silver, 10_000),
+        (Tier::Gold, 11_000),
+        (Tier::Platinum, 12_500),
+    ]);
     for (name, bps) in &p.tier_multiplier_bps {
         let key = format!("payouts.tier_multiplier_bps.{name}");
         tier_multiplier_bps.insert(tier(&key, name)?, in_range(&key, *bps, 0, 100_000)?);

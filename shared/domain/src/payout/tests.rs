@@ -181,6 +181,12 @@ fn a_reclose_adds_an_adjustment_and_a_duplicate_adds_nothing() {
     // The earlier close delivered late changes nothing.
     let (_, late) = closed(&ledger, &mut lines, &first, CLOSED_AT, &[("acme", Tier::Gold)]);
     assert!(late.is_empty());
+    // Back and forth at one instant: every close gets its own adjustment.
+    let back = close(4_800_000, Motion::Referral, &[("acme", Sourced, 10_000)], "2026-11-12T00:00:00Z");
+    let (ledger, down) = closed(&ledger, &mut lines, &back, "2026-11-12T00:00:01Z", &[("acme", Tier::Gold)]);
+    assert_eq!(down.iter().map(|l| l.amount).collect::<Vec<_>>(), vec![-22_000]);
+    let (_, up) = closed(&ledger, &mut lines, &again, "2026-11-12T00:00:01Z", &[("acme", Tier::Gold)]);
+    assert_eq!(up.iter().map(|l| l.amount).collect::<Vec<_>>(), vec![22_000]);
     let ids: std::collections::BTreeSet<_> = lines.iter().map(|l| l.line_id.clone()).collect();
     assert_eq!(ids.len(), lines.len());
 }
