@@ -17,7 +17,6 @@ use partnerops_aws::{Clock, Store};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::notify::{Channel, Notification, notifications, partner_of};
 use partnerops_domain::terms::ProgramTerms;
-use serde::Deserialize;
 use std::sync::Arc;
 pub use transport::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
 
@@ -127,20 +126,6 @@ impl BatchReport {
     }
 }
 
-/// An EventBridge event as the rule's SQS target delivers it.
-#[derive(Deserialize)]
-struct Delivery {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    detail: serde_json::Value,
-}
-
-pub fn parse_event(body: &str) -> Result<DomainEvent, String> {
-    let delivery: Delivery = serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
-    DomainEvent::from_detail(&delivery.detail_type, delivery.detail)
-        .map_err(|e| format!("not a {} event this notifier knows: {e}", delivery.detail_type))
-}
-
 impl Notifier {
     /// Exponential backoff from the message's receive count.
     fn backoff(&self, receive_count: u32) -> u32 {
@@ -151,7 +136,7 @@ impl Notifier {
     /// Handles one message body: the event's notifications, each claimed,
     /// sent and marked, or released when its send failed.
     pub async fn handle(&self, body: &str, receive_count: u32) -> Outcome {
-        let event = match parse_event(body) {
+        let event = match DomainEvent::from_eventbridge(body) {
             Ok(event) => event,
             Err(reason) => return Outcome::DeadLetter { reason },
         };

@@ -12,7 +12,9 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::id::PayoutLineId;
 use partnerops_domain::money::Currency;
 use partnerops_domain::partner::{Motion, PartnerId, Tier};
-use partnerops_domain::payout::{LineKind, PayoutLine, Period, export_groups, write_lines_csv, write_summary_csv};
+use partnerops_domain::payout::{
+    GroupTotals, LineKind, PayoutLine, Period, write_line_rows, write_lines_csv, write_summary_csv,
+};
 use partnerops_domain::terms::{AttributionRole, ProgramTerms};
 use std::io::Write;
 use std::time::Instant;
@@ -68,21 +70,10 @@ fn main() {
     };
     let before = peak_rss_kib();
     let began = Instant::now();
-    let groups = {
-        // Grouping streams too: one pass over the lines, one entry per group.
-        let mut iter = lines();
-        let mut chunk = Vec::with_capacity(10_000);
-        let mut all = Vec::new();
-        loop {
-            chunk.clear();
-            chunk.extend(iter.by_ref().take(10_000));
-            if chunk.is_empty() {
-                break;
-            }
-            all.extend(export_groups(&chunk, &terms));
-        }
-        all
-    };
+    // Grouping streams too: one entry per group, never the lines.
+    let mut totals = GroupTotals::default();
+    lines().for_each(|line| totals.add(&line));
+    let groups = totals.finish(&terms);
     let period = Period::parse("2026-11").unwrap();
     let sink = Counting(0);
     let mut sink = write_lines_csv(sink, "exp_01jd0000000000000000000000", period, std::iter::empty()).unwrap();
@@ -92,9 +83,7 @@ fn main() {
         if page.is_empty() {
             break;
         }
-        let rows = write_lines_csv(Vec::new(), "exp_01jd0000000000000000000000", period, &page).unwrap();
-        let header_end = rows.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
-        sink.write_all(&rows[header_end..]).unwrap();
+        sink = write_line_rows(sink, "exp_01jd0000000000000000000000", period, &page).unwrap();
     }
     let summary = write_summary_csv(Counting(0), "exp_01jd0000000000000000000000", period, &groups).unwrap();
     let elapsed = began.elapsed();

@@ -12,6 +12,7 @@ use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Principal, Problem, Route, entropy};
 use partnerops_aws::store::{ExportCursor, ExportRecord, OPEN_SHARDS};
 use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
+use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
 use partnerops_domain::event::{DomainEvent, EventPayload, PayoutExportReady};
 use partnerops_domain::id::{EventId, ExportId};
@@ -19,7 +20,7 @@ use partnerops_domain::money::Currency;
 use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::{
     ExportGroup, GroupTotals, PartnerAtClose, PayoutLine, Period, export_totals, reconcile, record_close,
-    record_refund, write_lines_csv, write_summary_csv,
+    record_refund, write_line_rows, write_lines_csv, write_summary_csv,
 };
 use partnerops_domain::terms::ProgramTerms;
 use serde::Deserialize;
@@ -59,12 +60,30 @@ pub enum ExportError {
     Files(String),
 }
 
-/// An EventBridge event as the rule's SQS target delivers it.
-#[derive(Deserialize)]
-struct Delivery {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    detail: serde_json::Value,
+/// The lines due before `cutoff`, a page at a time, shard after shard of
+/// the open-line index.
+struct OpenPages {
+    cutoff: Timestamp,
+    shard: u32,
+    after: Option<String>,
+}
+
+impl OpenPages {
+    fn new(cutoff: Timestamp) -> Self {
+        Self { cutoff, shard: 0, after: None }
+    }
+
+    async fn next(&mut self, store: &DynamoStore) -> Result<Option<Vec<PayoutLine>>, StoreError> {
+        if self.shard >= OPEN_SHARDS {
+            return Ok(None);
+        }
+        let (page, next) = store.open_payout_page(self.cutoff, self.shard, self.after.as_deref()).await?;
+        match next {
+            Some(key) => self.after = Some(key),
+            None => (self.shard, self.after) = (self.shard + 1, None),
+        }
+        Ok(Some(page))
+    }
 }
 
 impl Payouts {
@@ -112,12 +131,9 @@ impl Payouts {
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
-            let parsed = serde_json::from_str::<Delivery>(record.body.as_deref().unwrap_or_default())
-                .map_err(anyhow::Error::from)
-                .and_then(|d| DomainEvent::from_detail(&d.detail_type, d.detail).map_err(anyhow::Error::from));
-            let result = match parsed {
+            let result = match DomainEvent::from_eventbridge(record.body.as_deref().unwrap_or_default()) {
                 Ok(event) => self.apply(&event).await.map(drop),
-                Err(e) => Err(e.context("not a payout event")),
+                Err(e) => Err(anyhow::anyhow!(e)),
             };
             if let Err(e) = result {
                 tracing::error!(message_id, error = %format!("{e:#}"), "payout event not applied; it will be retried");
@@ -159,16 +175,9 @@ impl Payouts {
         // Pass 1: the groups of every due line (open, or already marked by an
         // interrupted run), a page at a time: memory holds groups, not lines.
         let mut first = GroupTotals::default();
-        for shard in 0..OPEN_SHARDS {
-            let mut after: Option<String> = None;
-            loop {
-                let (page, next) = self.store.open_payout_page(cutoff, shard, after.as_deref()).await?;
-                page.iter().for_each(|l| first.add(l));
-                match next {
-                    Some(key) => after = Some(key),
-                    None => break,
-                }
-            }
+        let mut pages = OpenPages::new(cutoff);
+        while let Some(page) = pages.next(&self.store).await? {
+            page.iter().for_each(|l| first.add(l));
         }
         let mut expected = 0u64;
         let mut cursor: Option<ExportCursor> = None;
@@ -186,19 +195,12 @@ impl Payouts {
             decided.iter().filter(|g| !g.carried_forward).map(|g| (g.partner_id.clone(), g.currency)).collect();
         // Pass 2: move the paid groups' lines into the period's export index.
         // A line that became due in between joins only a group already paid.
-        for shard in 0..OPEN_SHARDS {
-            let mut after: Option<String> = None;
-            loop {
-                let (page, next) = self.store.open_payout_page(cutoff, shard, after.as_deref()).await?;
-                let marked: Vec<PayoutLine> =
-                    page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
-                self.store.mark_payout_lines_exported(period, &marked).await?;
-                expected += marked.len() as u64;
-                match next {
-                    Some(key) => after = Some(key),
-                    None => break,
-                }
-            }
+        let mut pages = OpenPages::new(cutoff);
+        while let Some(page) = pages.next(&self.store).await? {
+            let marked: Vec<PayoutLine> =
+                page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
+            self.store.mark_payout_lines_exported(period, &marked).await?;
+            expected += marked.len() as u64;
         }
 
         let export_id = record.export_id.to_string();
@@ -275,10 +277,7 @@ impl Payouts {
             let (page, next) = self.store.exported_payout_page(period, cursor).await?;
             count += page.len() as u64;
             page.iter().for_each(|l| totals.add(l));
-            let mut rows = write_lines_csv(Vec::new(), export_id, period, &page).map_err(|e| files(&e))?;
-            // Each call writes its own header row; keep only the first.
-            let header_end = rows.iter().position(|b| *b == b'\n').map_or(0, |i| i + 1);
-            buffer.extend(rows.drain(header_end..));
+            write_line_rows(&mut buffer, export_id, period, &page).map_err(|e| files(&e))?;
             if buffer.len() >= PART_BYTES {
                 self.upload_part(key, &mut upload, std::mem::take(&mut buffer)).await?;
             }

@@ -363,7 +363,8 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
 
     let clock = Arc::new(DevClock::default());
     let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
-    let state = AppState::new(store.clone(), clock.clone(), Arc::new(options.terms.clone()));
+    let terms = Arc::new(options.terms.clone());
+    let state = AppState::new(store.clone(), clock.clone(), terms.clone());
 
     let admin_key = match &options.admin_key {
         Some(key) => NewApiKey::from_plaintext(key.clone()),
@@ -390,7 +391,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     };
     let notifier = notifier::Notifier {
         store: store.clone(),
-        terms: Arc::new(options.terms.clone()),
+        terms: terms.clone(),
         clock: clock.clone(),
         transports: notifier::Transports {
             slack: Some(Arc::new(Recording { inner: slack, sent: sent.clone(), clock: clock.clone() })),
@@ -412,7 +413,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         store: store.clone(),
         s3: clients.s3.clone(),
         bucket: provisioned.reference("ExportsBucket")?.to_owned(),
-        terms: Arc::new(options.terms.clone()),
+        terms: terms.clone(),
         clock: clock.clone(),
     });
     let queues = QueueDrain {

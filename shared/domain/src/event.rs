@@ -264,6 +264,20 @@ impl DomainEvent {
         detail
     }
 
+    /// The event in an EventBridge event's JSON, as an SQS target of a rule
+    /// receives it (`detail-type` and `detail`, the rest ignored).
+    pub fn from_eventbridge(body: &str) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "detail-type")]
+            detail_type: String,
+            detail: serde_json::Value,
+        }
+        let envelope: Envelope = serde_json::from_str(body).map_err(|e| format!("not an EventBridge event: {e}"))?;
+        Self::from_detail(&envelope.detail_type, envelope.detail)
+            .map_err(|e| format!("not a {} event this version knows: {e}", envelope.detail_type))
+    }
+
     /// The event an EventBridge delivery carries: its `detail-type` and
     /// `detail`, as [`DomainEvent::detail`] wrote them.
     pub fn from_detail(detail_type: &str, detail: serde_json::Value) -> Result<Self, serde_json::Error> {
@@ -308,8 +322,12 @@ mod tests {
         assert_eq!(detail["reason"], "existing_customer");
         assert!(detail["event_id"].as_str().unwrap().starts_with("evt_"));
         assert!(DETAIL_TYPES.contains(&event.detail_type()));
-        let back = DomainEvent::from_detail(event.detail_type(), detail).unwrap();
+        let back = DomainEvent::from_detail(event.detail_type(), detail.clone()).unwrap();
         assert_eq!(back, event);
+        let delivered =
+            serde_json::json!({ "source": "partnerops", "detail-type": event.detail_type(), "detail": detail });
+        assert_eq!(DomainEvent::from_eventbridge(&delivered.to_string()).unwrap(), event);
+        assert!(DomainEvent::from_eventbridge("{not json").unwrap_err().starts_with("not an EventBridge event"));
     }
 
     #[test]

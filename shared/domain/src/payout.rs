@@ -541,7 +541,7 @@ fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out)
 }
 
-/// Streams `lines.csv`: RFC 4180, CRLF, a header row, lines in the order
+/// Writes `lines.csv`: RFC 4180, CRLF, a header row, lines in the order
 /// given (callers pass them in [`export_order`]).
 pub fn write_lines_csv<'a, W: std::io::Write>(
     out: W,
@@ -551,6 +551,26 @@ pub fn write_lines_csv<'a, W: std::io::Write>(
 ) -> csv::Result<W> {
     let mut w = csv_writer(out);
     w.write_record(LINES_HEADER)?;
+    line_records(w, export_id, period, lines)
+}
+
+/// More rows of a `lines.csv` already begun: how the export streams the
+/// file a page at a time.
+pub fn write_line_rows<'a, W: std::io::Write>(
+    out: W,
+    export_id: &str,
+    period: Period,
+    lines: impl IntoIterator<Item = &'a PayoutLine>,
+) -> csv::Result<W> {
+    line_records(csv_writer(out), export_id, period, lines)
+}
+
+fn line_records<'a, W: std::io::Write>(
+    mut w: csv::Writer<W>,
+    export_id: &str,
+    period: Period,
+    lines: impl IntoIterator<Item = &'a PayoutLine>,
+) -> csv::Result<W> {
     let period = period.to_string();
     for l in lines {
         let (share, rate) = (l.share_bps.to_string(), l.rate_bps.to_string());
