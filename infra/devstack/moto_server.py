@@ -1,20 +1,60 @@
-"""moto's HTTP server with DynamoDB requests applied one at a time.
+"""moto's HTTP server, made to behave like DynamoDB where partnerops relies on it.
 
-DynamoDB evaluates every conditional write and transaction against the latest
-committed state, so of two concurrent conditional writes on one item at most
-one succeeds. moto's threaded server does not lock its tables: two requests
-that arrive together can both pass their conditions. Serialising DynamoDB
-(and DynamoDB Streams) requests gives the local stack DynamoDB's isolation;
-every other service stays concurrent.
+1. Isolation. DynamoDB evaluates every conditional write and transaction
+   against the latest committed state, so of two concurrent conditional writes
+   on one item at most one succeeds. moto's threaded server does not lock its
+   tables, so DynamoDB and DynamoDB Streams requests are applied one at a time;
+   every other service stays concurrent.
+
+2. Transactions that cost what they touch. moto 5.2 backs up every table a
+   TransactWriteItems names with a deep copy of the whole table (once per
+   item), and restores a cancelled transaction by swapping the copy in. That
+   makes each transaction's cost grow with the table, and the swap leaves an
+   open stream reader on the discarded table's stream, so nothing written
+   afterwards is ever seen by it. Here a transaction keeps an undo log of the
+   items it touches instead, and a cancelled one puts those items back and
+   removes the stream records it added: the table object, and its stream, stay
+   the same for the life of the server.
+
+3. Streams that keep 24 hours. DynamoDB Streams removes records after 24 hours
+   (PARTNEROPS_STREAM_RETENTION_SECONDS overrides it, for tests); reading
+   before the oldest kept record is TrimmedDataAccessException. Shard
+   iterators expire 15 minutes after they are handed out
+   (ExpiredIteratorException), so a reader polling for hours does not grow
+   the server's memory.
+
+`GET /_partnerops/stats` reports counters (items deep-copied, transactions,
+stream records kept and trimmed, live shard iterators) so tests can count the
+work a request does instead of timing it.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import argparse
+import bisect
+import copy
+import json
+import os
 import signal
 import sys
 import threading
+import time
+from collections import OrderedDict
 
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import StreamRecord, StreamShard
+from moto.dynamodbstreams import models as streams_models
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -22,11 +62,306 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+STREAM_RETENTION_SECONDS = float(os.environ.get("PARTNEROPS_STREAM_RETENTION_SECONDS", 24 * 3600))
+ITERATOR_LIFETIME_SECONDS = 15 * 60
+
+STATS = {
+    "items_deep_copied": 0,
+    "transactions": 0,
+    "transactions_cancelled": 0,
+    "stream_records_trimmed": 0,
+}
+
 _DYNAMODB = threading.Lock()
+
+
+# --- counting ---------------------------------------------------------------
+
+
+def _counted_item_deepcopy(self, memo):
+    STATS["items_deep_copied"] += 1
+    cls = self.__class__
+    duplicate = cls.__new__(cls)
+    memo[id(self)] = duplicate
+    for name, value in self.__dict__.items():
+        setattr(duplicate, name, copy.deepcopy(value, memo))
+    return duplicate
+
+
+Item.__deepcopy__ = _counted_item_deepcopy
+
+
+# --- transactions -------------------------------------------------------------
+
+
+def _key_of(table, op_type, op):
+    if op_type == "Put":
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+        return key
+    return op["Key"]
+
+
+def _restore(table, hash_value, range_value, previous):
+    if range_value is None:
+        if previous is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = previous
+        return
+    bucket = table.items[hash_value]
+    if previous is None:
+        bucket.pop(range_value, None)
+        if not bucket:
+            table.items.pop(hash_value, None)
+    else:
+        bucket[range_value] = previous
+
+
+def transact_write_items(self, transact_items):
+    """moto's TransactWriteItems with an undo log in place of table copies."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    STATS["transactions"] += 1
+    undo = []  # (table, hash_value, range_value, item before the write)
+    stream_marks = {}  # table name -> (shard, the sequence number its next record gets)
+    target_items = set()
+
+    def check_unicity(table_name, key):
+        item = (str(table_name), str(dict(sorted(key.items()))))
+        if item in target_items:
+            raise MultipleTransactionsException()
+        target_items.add(item)
+
+    def roll_back():
+        for table, hash_value, range_value, previous in reversed(undo):
+            _restore(table, hash_value, range_value, previous)
+        for shard, sequence in stream_marks.values():
+            _truncate_stream(shard, sequence)
+
+    errors = []
+    for item in transact_items:
+        original_item = None
+        if len(list(item.keys())) > 1:
+            roll_back()
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            table = self.get_table(table_name)
+            condition_expression = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            key = _key_of(table, op_type, op)
+            check_unicity(table_name, key)
+
+            current = self.get_item(table_name, key)
+            if condition_expression is not None:
+                if not get_filter_expression(condition_expression, names, values).expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+
+            if op_type != "ConditionCheck":
+                if table_name not in stream_marks and table.stream_shard is not None:
+                    stream_marks[table_name] = (table.stream_shard, _next_sequence(table.stream_shard))
+                hash_value, range_value = self.get_keys_value(table, key)
+                undo.append((table, hash_value, range_value, copy.deepcopy(current)))
+
+            if op_type == "Put":
+                self.put_item(
+                    table_name,
+                    op["Item"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name,
+                    key,
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Update":
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=condition_expression,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            roll_back()
+            raise
+        except ConditionalCheckFailed as e:
+            errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+        except Exception as e:  # noqa: BLE001 - reported as the item's cancellation reason
+            errors.append((type(e).__name__, str(e), original_item))
+
+    if any(code is not None for code, _, _ in errors):
+        roll_back()
+        STATS["transactions_cancelled"] += 1
+        raise TransactionCanceledException(errors)
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# --- streams ------------------------------------------------------------------
+# A shard keeps its records in a list with the number trimmed from its front,
+# and the monotonic time each was added, so trimming is a bisect and a slice.
+
+
+def _state(shard):
+    state = shard.__dict__.get("_partnerops")
+    if state is None:
+        state = {"trimmed": 0, "added_at": [time.monotonic()] * len(shard.items)}
+        shard.__dict__["_partnerops"] = state
+    return state
+
+
+def _next_sequence(shard):
+    return _first_sequence(shard) + len(shard.items)
+
+
+def _truncate_stream(shard, sequence):
+    """Removes the records from `sequence` on: those of a cancelled transaction."""
+    keep = max(sequence - _first_sequence(shard), 0)
+    del shard.items[keep:]
+    del _state(shard)["added_at"][keep:]
+
+
+def _trim(shard):
+    state = _state(shard)
+    added_at = state["added_at"]
+    if not added_at:
+        return
+    cutoff = time.monotonic() - STREAM_RETENTION_SECONDS
+    if added_at[0] >= cutoff:
+        return
+    expired = bisect.bisect_left(added_at, cutoff)
+    del shard.items[:expired]
+    del added_at[:expired]
+    state["trimmed"] += expired
+    STATS["stream_records_trimmed"] += expired
+
+
+def _first_sequence(shard):
+    return shard.starting_sequence_number + _state(shard)["trimmed"]
+
+
+def _stream_add(self, old, new):
+    _trim(self)
+    view = self.table.stream_specification["StreamViewType"]
+    if old is None:
+        event_name = "INSERT"
+    elif new is None:
+        event_name = "REMOVE"
+    else:
+        event_name = "MODIFY"
+    sequence = _next_sequence(self)
+    self.items.append(StreamRecord(self.table, view, event_name, old, new, sequence))
+    _state(self)["added_at"].append(time.monotonic())
+
+
+def _stream_get(self, start, quantity):
+    _trim(self)
+    first = _first_sequence(self)
+    if start < first:
+        raise JsonRESTError(
+            "TrimmedDataAccessException",
+            "The shard iterator points at stream records that are older than the retention period.",
+        )
+    offset = start - first
+    return [record.to_json() for record in self.items[offset : offset + quantity]]
+
+
+StreamShard.add = _stream_add
+StreamShard.get = _stream_get
+
+_original_iterator_init = streams_models.ShardIterator.__init__
+
+
+def _iterator_init(self, streams_backend, stream_shard, shard_iterator_type, sequence_number=None):
+    _original_iterator_init(self, streams_backend, stream_shard, shard_iterator_type, sequence_number)
+    _trim(stream_shard)
+    if shard_iterator_type == "TRIM_HORIZON":
+        self.sequence_number = _first_sequence(stream_shard)
+    elif shard_iterator_type == "LATEST":
+        self.sequence_number = _next_sequence(stream_shard)
+    self.created_at = time.monotonic()
+
+
+streams_models.ShardIterator.__init__ = _iterator_init
+
+
+def _iterators(backend):
+    iterators = backend.shard_iterators
+    if not isinstance(iterators, OrderedDict):
+        iterators = OrderedDict(iterators)
+        backend.shard_iterators = iterators
+    cutoff = time.monotonic() - ITERATOR_LIFETIME_SECONDS
+    while iterators:
+        oldest = next(iter(iterators.values()))
+        if getattr(oldest, "created_at", 0) >= cutoff:
+            break
+        iterators.popitem(last=False)
+    return iterators
+
+
+_original_get_shard_iterator = streams_models.DynamoDBStreamsBackend.get_shard_iterator
+
+
+def _get_shard_iterator(self, arn, shard_id, shard_iterator_type, sequence_number=None):
+    _iterators(self)
+    return _original_get_shard_iterator(self, arn, shard_id, shard_iterator_type, sequence_number)
+
+
+def _get_records(self, iterator_arn, limit):
+    iterator = _iterators(self).get(iterator_arn)
+    if iterator is None:
+        raise JsonRESTError("ExpiredIteratorException", "Iterator expired. The iterator was created over 15 minutes ago.")
+    return iterator.get(limit)
+
+
+streams_models.DynamoDBStreamsBackend.get_shard_iterator = _get_shard_iterator
+streams_models.DynamoDBStreamsBackend.get_records = _get_records
+
+
+# --- server -------------------------------------------------------------------
+
+
+def _stats():
+    kept = 0
+    iterators = 0
+    for account in streams_models.dynamodbstreams_backends.values():
+        for backend in account.values():
+            iterators += len(backend.shard_iterators)
+    from moto.dynamodb.models import dynamodb_backends
+
+    for account in dynamodb_backends.values():
+        for backend in account.values():
+            for table in backend.tables.values():
+                if table.stream_shard is not None:
+                    kept += len(table.stream_shard.items)
+    return dict(STATS, stream_records_kept=kept, shard_iterators=iterators)
 
 
 def serialise_dynamodb(app):
     def wrapped(environ, start_response):
+        if environ.get("PATH_INFO") == "/_partnerops/stats":
+            with _DYNAMODB:
+                body = json.dumps(_stats()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
             return app(environ, start_response)
         with _DYNAMODB:

@@ -226,5 +226,92 @@ async fn unknown_routes_and_methods_are_problems() {
     assert_eq!(missing.code(), "not_found");
     let wrong = t.send(Method::PUT, "/v1/referrals", Some(&t.admin()), None).await;
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.headers["allow"], "POST, GET", "RFC 9110: a 405 names the methods the path has");
     assert_eq!(t.send(Method::GET, "/_dev/health", None, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_route_checks_the_role_before_it_reads_the_body() {
+    use partnerops_domain::auth::Role;
+    let t = TestStack::start().await;
+    t.partner("alpha", "gold").await;
+    let mut keys = Vec::new();
+    for role in [Role::Partner, Role::ChannelManager, Role::Crm, Role::Finance, Role::Admin] {
+        let key = if role == Role::Admin {
+            t.admin()
+        } else {
+            t.key(role.as_str(), (role == Role::Partner).then_some("alpha")).await
+        };
+        keys.push((role, key));
+    }
+    let mut checked = 0;
+    for (function, routes) in partnerops_devstack::api_routes() {
+        for route in routes {
+            let path = route.path.replace("{id}", "x").replace("{key_id}", "x").replace("{period}", "2026-10");
+            for (role, key) in keys.iter().filter(|(role, _)| !route.roles.contains(role)) {
+                // Not JSON, not even the right media type: only the role can be answered.
+                let reply = t
+                    .http
+                    .request(route.method.clone(), format!("{}{path}", t.stack.url))
+                    .bearer_auth(key)
+                    .header("content-type", "text/plain")
+                    .body("{\"compnay\": ")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = reply.status();
+                let body: serde_json::Value = reply.json().await.unwrap_or_default();
+                assert_eq!(
+                    (status, body["code"].as_str()),
+                    (StatusCode::FORBIDDEN, Some("forbidden")),
+                    "{function} {} {} as {role}",
+                    route.method,
+                    route.path
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "every route has roles it refuses: {checked} checked");
+}
+
+async fn raw_referral(t: &TestStack, key: &str, body: &str) -> (StatusCode, serde_json::Value) {
+    let reply = t
+        .http
+        .post(format!("{}/v1/referrals", t.stack.url))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status();
+    (status, reply.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn invisible_text_repeated_keys_and_hidden_hosts_are_refused() {
+    let t = TestStack::start().await;
+    let alpha = t.partner("alpha", "gold").await;
+    for name in ["\u{200b}", "\u{202e}", " \u{200d}\u{feff} "] {
+        let mut body = referral("invisible.com");
+        body["company"]["name"] = json!(name);
+        let reply = t.post("/v1/referrals", &alpha, body).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        assert_eq!(reply.error_fields(), ["company.name"], "{name:?}");
+    }
+    for domain in ["x.com%2F@evil.com", "https://user:pw@acme.com", "acme.com:99999", "ftp://acme.com"] {
+        let reply = t.post("/v1/referrals", &alpha, referral(domain)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{domain}");
+        assert_eq!(reply.error_fields(), ["company.domain"], "{domain}");
+    }
+    let valid = referral("twice.com").to_string();
+    let twice = valid.replacen("\"consent\":true", "\"consent\":true,\"consent\":false", 1);
+    assert_ne!(twice, valid);
+    let (status, body) = raw_referral(&t, &alpha, &twice).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+    let nested = valid.replacen("\"name\":\"Acme Corp\"", "\"name\":\"Acme Corp\",\"name\":\"Evil\"", 1);
+    assert_ne!(nested, valid);
+    assert_eq!(raw_referral(&t, &alpha, &nested).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(raw_referral(&t, &alpha, &valid).await.0, StatusCode::CREATED, "nothing was stored before");
 }

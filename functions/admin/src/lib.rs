@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::problem::ApiResult;
-use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
+use partnerops_api::{ApiJson, AppState, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_domain::Timestamp;
@@ -25,13 +25,13 @@ const UPDATE_ATTEMPTS: usize = 3;
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::post("/v1/admin/partners", create_partner),
-        Route::get("/v1/admin/partners/{id}", get_partner),
-        Route::patch("/v1/admin/partners/{id}", update_partner),
-        Route::post("/v1/admin/partners/{id}/certifications", add_certification),
-        Route::post("/v1/admin/keys", create_key),
-        Route::delete("/v1/admin/keys/{key_id}", revoke_key),
-        Route::post("/v1/admin/customers", mark_customers),
+        Route::post("/v1/admin/partners", &[Role::Admin], create_partner),
+        Route::get("/v1/admin/partners/{id}", &[Role::Admin], get_partner),
+        Route::patch("/v1/admin/partners/{id}", &[Role::Admin], update_partner),
+        Route::post("/v1/admin/partners/{id}/certifications", &[Role::Admin], add_certification),
+        Route::post("/v1/admin/keys", &[Role::Admin], create_key),
+        Route::delete("/v1/admin/keys/{key_id}", &[Role::Admin], revoke_key),
+        Route::post("/v1/admin/customers", &[Role::Admin], mark_customers),
     ]
 }
 
@@ -39,12 +39,7 @@ pub fn router(state: AppState) -> axum::Router {
     build_router(routes(), state)
 }
 
-async fn create_partner(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(draft): ApiJson<PartnerDraft>,
-) -> ApiResult {
-    principal.require(&[Role::Admin])?;
+async fn create_partner(State(state): State<AppState>, ApiJson(draft): ApiJson<PartnerDraft>) -> ApiResult {
     let partner = new_partner(draft, state.clock.now()).map_err(Problem::validation)?;
     if !state.store.create_partner(&partner).await? {
         return Err(Problem::conflict("partner_exists", format!("A partner with id {} exists already.", partner.id)));
@@ -58,19 +53,16 @@ fn partner_id(raw: &str) -> Result<PartnerId, Problem> {
     PartnerId::parse(raw).map_err(|_| Problem::not_found())
 }
 
-async fn get_partner(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
-    principal.require(&[Role::Admin])?;
+async fn get_partner(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let partner = state.store.partner(&partner_id(&id)?).await?.ok_or_else(Problem::not_found)?;
     Ok(Json(partner).into_response())
 }
 
 async fn update_partner(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<PartnerPatchDraft>,
 ) -> ApiResult {
-    principal.require(&[Role::Admin])?;
     let id = partner_id(&id)?;
     for _ in 0..UPDATE_ATTEMPTS {
         let current = state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
@@ -91,11 +83,9 @@ async fn update_partner(
 
 async fn add_certification(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<CertificationDraft>,
 ) -> ApiResult {
-    principal.require(&[Role::Admin])?;
     let id = partner_id(&id)?;
     state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
     let now = state.clock.now();
@@ -135,12 +125,7 @@ struct CreatedKey {
     created_at: Timestamp,
 }
 
-async fn create_key(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(draft): ApiJson<KeyDraft>,
-) -> ApiResult {
-    principal.require(&[Role::Admin])?;
+async fn create_key(State(state): State<AppState>, ApiJson(draft): ApiJson<KeyDraft>) -> ApiResult {
     let mut errors = FieldErrors::new();
     let role = errors.required("role", draft.role).and_then(|r| {
         errors.check("role", Role::parse(&r).ok_or("must be partner, channel_manager, crm, finance or admin"))
@@ -183,8 +168,7 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn revoke_key(State(state): State<AppState>, principal: Principal, Path(key_id): Path<String>) -> ApiResult {
-    principal.require(&[Role::Admin])?;
+async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String>) -> ApiResult {
     let key_id = KeyId::parse(&key_id).ok_or_else(Problem::not_found)?;
     if !state.store.revoke_api_key(&key_id, state.clock.now()).await? {
         return Err(Problem::not_found());
@@ -205,12 +189,7 @@ struct MarkedCustomers {
     prospect_keys: Vec<ProspectKey>,
 }
 
-async fn mark_customers(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiJson(draft): ApiJson<CustomersDraft>,
-) -> ApiResult {
-    principal.require(&[Role::Admin])?;
+async fn mark_customers(State(state): State<AppState>, ApiJson(draft): ApiJson<CustomersDraft>) -> ApiResult {
     let mut errors = FieldErrors::new();
     let domains = errors.required("domains", draft.domains).unwrap_or_default();
     if domains.is_empty() && errors.is_empty() {

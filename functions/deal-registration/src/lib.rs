@@ -26,12 +26,12 @@ const ATTEMPTS: usize = 8;
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::post("/v1/deal-registrations", submit),
-        Route::get("/v1/deal-registrations", list),
-        Route::get("/v1/deal-registrations/{id}", get_one),
-        Route::post("/v1/deal-registrations/{id}/decision", decide),
-        Route::post("/v1/deal-registrations/{id}/withdraw", withdraw),
-        Route::get("/v1/deal-registrations/{id}/history", history),
+        Route::post("/v1/deal-registrations", &[Role::Partner], submit),
+        Route::get("/v1/deal-registrations", READERS, list),
+        Route::get("/v1/deal-registrations/{id}", READERS, get_one),
+        Route::post("/v1/deal-registrations/{id}/decision", &[Role::ChannelManager], decide),
+        Route::post("/v1/deal-registrations/{id}/withdraw", &[Role::Partner], withdraw),
+        Route::get("/v1/deal-registrations/{id}/history", READERS, history),
     ]
 }
 
@@ -81,7 +81,6 @@ async fn submit(
     principal: Principal,
     ApiJson(draft): ApiJson<RegistrationDraft>,
 ) -> ApiResult {
-    principal.require(&[Role::Partner])?;
     let partner = principal.partner_record.clone().ok_or_else(Problem::forbidden)?;
     let today = state.clock.now().as_datetime().date_naive();
     let submission = RegistrationSubmission::parse(draft, today).map_err(Problem::validation)?;
@@ -139,7 +138,6 @@ async fn submit(
 
 /// The registration if this caller may see it (another partner's is 404).
 async fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<RegistrationRecord, Problem> {
-    principal.require(READERS)?;
     let id = RegistrationId::parse(id).ok_or_else(Problem::not_found)?;
     let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
     if principal.partner().is_some_and(|p| p != &record.registration.partner_id) {
@@ -165,7 +163,6 @@ async fn list(
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    principal.require(READERS)?;
     let page = page_request(&query)?;
     let status = match query.get("status") {
         Some(raw) => Some(
@@ -213,7 +210,6 @@ async fn decide(
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<DecisionDraft>,
 ) -> ApiResult {
-    principal.require(&[Role::ChannelManager])?;
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
     let decision = Decision::parse(draft).map_err(Problem::validation)?;
     for _ in 0..ATTEMPTS {
@@ -261,7 +257,6 @@ async fn decide(
 }
 
 async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
-    principal.require(&[Role::Partner])?;
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
     for _ in 0..ATTEMPTS {
         let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;

@@ -9,7 +9,7 @@ use axum::extract::{Extension, Path};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use partnerops_api::problem::ApiResult;
-use partnerops_api::{ApiJson, Principal, Problem, Route, entropy};
+use partnerops_api::{ApiJson, Problem, Route, entropy};
 use partnerops_aws::store::{ExportCursor, ExportRecord, OPEN_SHARDS};
 use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
 use partnerops_domain::Timestamp;
@@ -370,9 +370,9 @@ impl Payouts {
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::post("/v1/payouts/exports", post_export),
-        Route::get("/v1/payouts/exports/{period}", get_export),
-        Route::get("/v1/payouts/exports/{period}/lines.csv", get_lines),
+        Route::post("/v1/payouts/exports", &[Role::Finance], post_export),
+        Route::get("/v1/payouts/exports/{period}", &[Role::Finance, Role::Admin], get_export),
+        Route::get("/v1/payouts/exports/{period}/lines.csv", &[Role::Finance, Role::Admin], get_lines),
     ]
 }
 
@@ -402,12 +402,7 @@ fn export_problem(e: ExportError) -> Problem {
     }
 }
 
-async fn post_export(
-    principal: Principal,
-    Extension(payouts): Extension<Arc<Payouts>>,
-    ApiJson(body): ApiJson<ExportRequest>,
-) -> ApiResult {
-    principal.require(&[Role::Finance])?;
+async fn post_export(Extension(payouts): Extension<Arc<Payouts>>, ApiJson(body): ApiJson<ExportRequest>) -> ApiResult {
     let raw = body.period.ok_or_else(|| Problem::field("period", "is required"))?;
     let period = period_of(&raw, "period")?;
     let (record, created) = payouts.export(period).await.map_err(export_problem)?;
@@ -415,12 +410,7 @@ async fn post_export(
     Ok((status, [(header::LOCATION, format!("/v1/payouts/exports/{period}"))], Json(record)).into_response())
 }
 
-async fn get_export(
-    principal: Principal,
-    Extension(payouts): Extension<Arc<Payouts>>,
-    Path(raw): Path<String>,
-) -> ApiResult {
-    principal.require(&[Role::Finance, Role::Admin])?;
+async fn get_export(Extension(payouts): Extension<Arc<Payouts>>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
     match payouts.store.payout_export(period).await? {
         Some(record) if record.state == "done" => Ok(Json(record).into_response()),
@@ -428,12 +418,7 @@ async fn get_export(
     }
 }
 
-async fn get_lines(
-    principal: Principal,
-    Extension(payouts): Extension<Arc<Payouts>>,
-    Path(raw): Path<String>,
-) -> ApiResult {
-    principal.require(&[Role::Finance, Role::Admin])?;
+async fn get_lines(Extension(payouts): Extension<Arc<Payouts>>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
     if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != "done") {
         return Err(Problem::not_found());

@@ -22,9 +22,9 @@ const INTAKE_ATTEMPTS: usize = 5;
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::post("/v1/referrals", submit_referral),
-        Route::get("/v1/referrals", list_referrals),
-        Route::get("/v1/referrals/{id}", get_referral),
+        Route::post("/v1/referrals", &[Role::Partner], submit_referral),
+        Route::get("/v1/referrals", READERS, list_referrals),
+        Route::get("/v1/referrals/{id}", READERS, get_referral),
     ]
 }
 
@@ -39,7 +39,6 @@ async fn submit_referral(
     principal: Principal,
     ApiJson(draft): ApiJson<ReferralDraft>,
 ) -> ApiResult {
-    principal.require(&[Role::Partner])?;
     let partner_id = principal.partner().cloned().ok_or_else(Problem::forbidden)?;
     let submission = ReferralSubmission::parse(draft).map_err(Problem::validation)?;
     for _ in 0..INTAKE_ATTEMPTS {
@@ -80,7 +79,6 @@ async fn submit_referral(
 }
 
 async fn get_referral(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
-    principal.require(READERS)?;
     let id = ReferralId::parse(&id).ok_or_else(Problem::not_found)?;
     let record = state.store.referral(&id).await?.ok_or_else(Problem::not_found)?;
     if principal.partner().is_some_and(|p| p != &record.referral.partner_id) {
@@ -94,7 +92,6 @@ async fn list_referrals(
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    principal.require(READERS)?;
     let page = page_request(&query)?;
     let status =
         match query.get("status") {

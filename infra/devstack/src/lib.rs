@@ -20,7 +20,7 @@ use crate::notify::{NotifierConsumer, Recording, SentLog};
 use crate::provision::{Clients, Provisioned, REGION, provision};
 use crate::queues::{ConsumedQueue, QueueDrain};
 use crate::routes::{TickSummary, dev_router};
-use crate::stream::StreamRelay;
+use crate::stream::{RelayHealth, StreamRelay};
 use crate::template::{EventSource, Template};
 use anyhow::{Context as _, bail};
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -139,6 +139,11 @@ pub struct Shared {
     pub last_runs: AsyncMutex<BTreeMap<&'static str, partnerops_domain::Timestamp>>,
 }
 
+/// The relay cannot see the table's stream: nothing is being published.
+#[derive(Debug, thiserror::Error)]
+#[error("the outbox relay is stalled: {0}")]
+pub struct RelayStalled(pub String);
+
 /// `rate(N minute|minutes|hour|hours|day|days)` as a duration.
 pub fn rate_of(expression: &str) -> anyhow::Result<chrono::Duration> {
     let inner = expression
@@ -229,6 +234,7 @@ impl Shared {
         }
         drop(last_runs);
         let sent_before = self.sent_count();
+        let stalls_before = self.relay.lock().await.stalls();
         // Consumers may publish (an export announces itself): go round until
         // neither the stream nor the queues move.
         for _ in 0..10 {
@@ -243,6 +249,11 @@ impl Shared {
             }
         }
         summary.notifications_sent = self.sent_count().saturating_sub(sent_before);
+        let relay = self.relay.lock().await;
+        summary.relay_stalls = relay.stalls().saturating_sub(stalls_before);
+        if let RelayHealth::Stalled(reason) = relay.health() {
+            return Err(RelayStalled(reason.clone()).into());
+        }
         Ok(summary)
     }
 }
@@ -375,6 +386,8 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
 
     let relay = StreamRelay::new(
         aws_sdk_dynamodbstreams::Client::new(&sdk),
+        clients.dynamodb.clone(),
+        table.clone(),
         stream_arn,
         EventBridgePublisher::new(clients.eventbridge.clone(), &bus),
         DynamoOutboxLedger::new(clients.dynamodb.clone(), &table),
@@ -459,9 +472,14 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     if options.background_relay {
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
-            loop {
+            // Every 20th pass (5 s) is a full drain, which proves the stream live.
+            for pass in 0u64.. {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let result = shared.relay.lock().await.poll_once().await;
+                let result = if pass % 20 == 0 {
+                    shared.relay.lock().await.drain().await
+                } else {
+                    shared.relay.lock().await.poll_once().await
+                };
                 match result {
                     Ok(r) if r.published > 0 => {
                         tracing::info!(published = r.published, "outbox events relayed to the bus")

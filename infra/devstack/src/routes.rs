@@ -1,6 +1,7 @@
 //! Dev-only routes (`/_dev/*`): never part of a Lambda or the template.
 
-use crate::Shared;
+use crate::stream::RelayHealth;
+use crate::{RelayStalled, Shared};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,15 @@ pub fn dev_router(shared: Arc<Shared>) -> Router {
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    Json(serde_json::json!({ "status": "ok", "now": shared.clock.now() })).into_response()
+    let now = shared.clock.now();
+    match shared.relay.lock().await.health() {
+        RelayHealth::Ok => Json(serde_json::json!({ "status": "ok", "now": now })).into_response(),
+        RelayHealth::Stalled(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "relay_stalled", "relay": reason, "now": now })),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,12 +85,18 @@ pub struct TickSummary {
     /// Messages a consumer asked to see again (a retry).
     pub messages_retried: usize,
     pub notifications_sent: usize,
+    /// Drains in this tick that found the stream not showing a fresh write
+    /// (each is also logged as an error); 0 on a healthy stack.
+    pub relay_stalls: u64,
 }
 
 async fn tick(State(shared): State<Arc<Shared>>) -> Result<Response, Problem> {
     let summary = shared.tick().await.map_err(|e| {
         tracing::error!(error = %format!("{e:#}"), "tick failed");
-        Problem::internal()
+        match e.downcast_ref::<RelayStalled>() {
+            Some(stalled) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "relay_stalled", stalled.to_string()),
+            None => Problem::internal(),
+        }
     })?;
     Ok((StatusCode::OK, Json(summary)).into_response())
 }

@@ -1,5 +1,5 @@
-//! The local toolchain in `.venv`: created on first use, reinstalled only
-//! when infra/requirements.txt changes.
+//! The local toolchain in `.venv`: created on first use from the hashed lock
+//! infra/requirements.txt, reinstalled only when the lock changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,9 +72,13 @@ impl Toolchain {
             run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
                 .map_err(|e| format!("{e}: Python 3.9+ with the venv module is required"))?;
         }
-        step("installing the local toolchain from infra/requirements.txt (moto, SAM CLI, cfn-lint, cargo-lambda, zig)");
+        step(
+            "installing the local toolchain from the hashed lock infra/requirements.txt \
+             (moto, SAM CLI, cfn-lint, cargo-lambda, zig, openapi-spec-validator, schemathesis)",
+        );
+        // The lock names every package with its hashes: one pass, no resolver.
         run(Command::new(venv.join("bin/pip"))
-            .args(["install", "--disable-pip-version-check", "--progress-bar", "off", "-r"])
+            .args(["install", "--disable-pip-version-check", "--require-hashes", "--no-deps", "-r"])
             .arg(&requirements))?;
         std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
         Ok(Self { venv })

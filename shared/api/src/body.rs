@@ -47,9 +47,79 @@ fn ignored_path(path: &serde_ignored::Path<'_>) -> String {
     }
 }
 
+/// A JSON value in which no object names a key twice. serde_json keeps the
+/// last of duplicate keys; a body that says two things about one field is
+/// ambiguous (and other parsers on the way may read the first), so it is
+/// refused as malformed.
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let UniqueKeys(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("the key {key:?} appears twice in one object")));
+            }
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
 /// Decodes JSON bytes into `T`, reporting unknown fields and type errors.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(Problem::malformed_json)?;
+    let UniqueKeys(value) = serde_json::from_slice(bytes).map_err(Problem::malformed_json)?;
     if !value.is_object() {
         return Err(Problem::field("", "the body must be a JSON object"));
     }
@@ -129,6 +199,16 @@ mod tests {
         let problem = decode::<Outer>(br#"{"consent":"yes"}"#).unwrap_err();
         assert_eq!(problem.status, 422);
         assert_eq!(fields(&problem), ["consent"]);
+    }
+
+    #[test]
+    fn a_key_given_twice_is_malformed() {
+        let problem = decode::<Outer>(br#"{"name":"a","name":"b"}"#).unwrap_err();
+        assert_eq!((problem.status, problem.code.as_str()), (400, "malformed_json"));
+        let nested = decode::<Outer>(br#"{"contact":{"email":"a","email":"b"}}"#).unwrap_err();
+        assert_eq!(nested.code, "malformed_json");
+        assert!(decode::<Outer>(br#"{"name":"a","contact":{"name":"a"}}"#).is_err_and(|p| p.code != "malformed_json"));
+        assert!(decode::<Outer>(br#"{"name":"a","contact":{"email":"a"}}"#).is_ok());
     }
 
     #[test]

@@ -76,10 +76,24 @@ impl From<Vec<FieldError>> for FieldErrors {
     }
 }
 
-/// Checks a free-text field: trimmed non-blank, within `max` characters.
+/// Invisible format characters (Unicode category Cf: zero-width spaces and
+/// joiners, bidi controls, the BOM): text made only of these and whitespace
+/// shows as nothing, so it counts as blank.
+pub fn is_invisible(c: char) -> bool {
+    use icu_properties::CodePointMapData;
+    use icu_properties::props::GeneralCategory;
+    c.is_whitespace() || CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+}
+
+/// Blank: nothing but whitespace and invisible format characters.
+pub fn is_blank(value: &str) -> bool {
+    value.chars().all(is_invisible)
+}
+
+/// Checks a free-text field: not blank, within `max` characters.
 pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, String> {
     let count = value.chars().count();
-    if min > 0 && value.trim().is_empty() {
+    if min > 0 && is_blank(value) {
         return Err("must not be blank".to_owned());
     }
     if count < min || count > max {
@@ -89,4 +103,19 @@ pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, Strin
         return Err("must not contain control characters".to_owned());
     }
     Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_text_is_blank() {
+        for blank in ["", "   ", "\u{200b}", "\u{202e}", " \u{200d}\u{feff}\u{2066} ", "\t\n"] {
+            assert!(is_blank(blank), "{blank:?}");
+            assert_eq!(bounded_text(blank, 1, 200), Err("must not be blank".to_owned()), "{blank:?}");
+        }
+        assert!(!is_blank("Acme\u{200b}"));
+        assert_eq!(bounded_text("Acme", 1, 200), Ok("Acme".to_owned()));
+    }
 }

@@ -48,6 +48,12 @@ pub enum ProspectKeyError {
     NoRegistrableDomain,
     #[error("is a free-mail provider; give the company's own domain")]
     FreeMail,
+    #[error("must not contain a user name or password")]
+    Credentials,
+    #[error("must be a web address (http or https), or just the domain")]
+    NotWeb,
+    #[error("has a port that is not a number from 0 to 65535")]
+    BadPort,
 }
 
 /// A lower-case, punycode, registrable domain such as `acme.co.uk`.
@@ -61,8 +67,8 @@ impl ProspectKey {
     /// internationalised names become punycode, and the result is reduced to
     /// its registrable domain with the public suffix list.
     pub fn from_domain_input(input: &str) -> Result<Self, ProspectKeyError> {
-        let host = host_of(input).ok_or(ProspectKeyError::InvalidHost)?;
-        let host = host.strip_suffix('.').unwrap_or(host);
+        let host = host_of(input)?;
+        let host = host.strip_suffix('.').unwrap_or(&host);
         let ascii = idna::domain_to_ascii_strict(host).map_err(|_| ProspectKeyError::InvalidHost)?;
         let ascii = ascii.as_str();
         if !is_host_name(ascii) {
@@ -95,26 +101,33 @@ impl fmt::Display for ProspectKey {
     }
 }
 
-/// The host part of a URL-ish input, without scheme, userinfo, port, path or
-/// a single `www.` label.
-fn host_of(input: &str) -> Option<&str> {
+/// The host of what a person typed: a domain, or a web address (parsed as a
+/// WHATWG URL, `http://` assumed when no scheme is given), without a single
+/// `www.` label. An address with credentials, another scheme or a bad port is
+/// refused rather than guessed at: `x.com%2F@evil.com` names `evil.com`.
+fn host_of(input: &str) -> Result<String, ProspectKeyError> {
     let trimmed = input.trim();
     if trimmed.is_empty() || trimmed.len() > 253 * 4 {
-        return None;
+        return Err(ProspectKeyError::InvalidHost);
     }
-    let without_scheme = match trimmed.find("://") {
-        Some(i) => trimmed.get(i + 3..)?,
-        None => trimmed,
+    let url =
+        if trimmed.contains("://") { url::Url::parse(trimmed) } else { url::Url::parse(&format!("http://{trimmed}")) }
+            .map_err(|e| match e {
+                url::ParseError::InvalidPort => ProspectKeyError::BadPort,
+                _ => ProspectKeyError::InvalidHost,
+            })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ProspectKeyError::NotWeb);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ProspectKeyError::Credentials);
+    }
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Err(ProspectKeyError::InvalidHost);
     };
-    let authority = without_scheme.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
-    if host_port.starts_with('[') {
-        return None;
-    }
-    let host = host_port.split(':').next()?;
     let lower_www = host.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("www."));
-    let host = if lower_www { host.get(4..)? } else { host };
-    if host.is_empty() { None } else { Some(host) }
+    let host = if lower_www { host.get(4..).unwrap_or_default() } else { host };
+    if host.is_empty() { Err(ProspectKeyError::InvalidHost) } else { Ok(host.to_owned()) }
 }
 
 /// RFC 1123 host name of at least two labels, not an IP address.
@@ -150,7 +163,18 @@ mod tests {
         assert_eq!(key("sales.acme.co.uk").unwrap(), "acme.co.uk");
         assert_eq!(key("https://www.Acme.com:8443/pricing?x=1").unwrap(), "acme.com");
         assert_eq!(key("WWW.ACME.COM.").unwrap(), "acme.com");
-        assert_eq!(key("http://user@shop.acme.com.au/").unwrap(), "acme.com.au");
+        assert_eq!(key("http://shop.acme.com.au/").unwrap(), "acme.com.au");
+    }
+
+    #[test]
+    fn refuses_addresses_that_hide_their_host() {
+        assert_eq!(key("x.com%2F@evil.com"), Err(ProspectKeyError::Credentials));
+        assert_eq!(key("http://user@shop.acme.com.au/"), Err(ProspectKeyError::Credentials));
+        assert_eq!(key("https://user:secret@acme.com"), Err(ProspectKeyError::Credentials));
+        assert_eq!(key("acme.com:99999"), Err(ProspectKeyError::BadPort));
+        assert_eq!(key("ftp://acme.com"), Err(ProspectKeyError::NotWeb));
+        assert_eq!(key("javascript://acme.com"), Err(ProspectKeyError::NotWeb));
+        assert_eq!(key("acme.com:8080").unwrap(), "acme.com");
     }
 
     #[test]
