@@ -19,8 +19,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   dev [--port PORT]        the local stack on http://127.0.0.1:PORT (default 3000)
-  test                     every check CI runs: fmt, clippy, unit, property,
-                           integration and end-to-end tests, sam validate --lint
+  test                     every check CI runs: the OpenAPI document, fmt, clippy,
+                           unit, property, integration, end-to-end and contract
+                           (schemathesis) tests, sam validate --lint
   package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
   measure                  release binary sizes and cold start to the first runtime poll
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
@@ -94,6 +95,9 @@ fn test() -> Result<(), String> {
     let started = Instant::now();
     let tools = Toolchain::ensure(&root())?;
     let mut timings = Vec::new();
+    timed(&mut timings, "openapi-spec-validator docs/openapi.yaml", || {
+        run(tools.command(&tools.bin("openapi-spec-validator")).current_dir(root()).arg("docs/openapi.yaml"))
+    })?;
     timed(&mut timings, "cargo fmt --check", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
     timed(&mut timings, "cargo clippy (warnings denied)", || {
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))

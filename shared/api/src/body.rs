@@ -80,7 +80,14 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
         Ok(v.into())
     }
 
+    /// `4.0` is the integer 4 in JSON Schema, so an integral float is kept as
+    /// an integer and an integer field accepts it. Money never travels as a
+    /// JSON number, so no amount is ever read through a float.
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        #[allow(clippy::float_cmp, clippy::cast_possible_truncation, clippy::float_arithmetic)]
+        if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+            return Ok((v as i64).into());
+        }
         Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
     }
 
@@ -209,6 +216,16 @@ mod tests {
         assert_eq!(nested.code, "malformed_json");
         assert!(decode::<Outer>(br#"{"name":"a","contact":{"name":"a"}}"#).is_err_and(|p| p.code != "malformed_json"));
         assert!(decode::<Outer>(br#"{"name":"a","contact":{"email":"a"}}"#).is_ok());
+    }
+
+    #[test]
+    fn an_integral_float_is_an_integer() {
+        #[derive(Debug, Deserialize)]
+        struct Days {
+            days: u32,
+        }
+        assert_eq!(decode::<Days>(br#"{"days":4.0}"#).unwrap().days, 4);
+        assert_eq!(decode::<Days>(br#"{"days":4.5}"#).unwrap_err().code, "validation_failed");
     }
 
     #[test]

@@ -21,7 +21,12 @@ pub fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Prob
         },
     };
     let cursor = match query.get("cursor") {
-        Some(c) if c.is_empty() || c.len() > 2048 => {
+        // Cursors are base64url; anything else cannot be one of ours.
+        Some(c)
+            if c.is_empty()
+                || c.len() > 2048
+                || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
             return Err(Problem::bad_request("invalid_cursor", "The cursor is not valid for this list."));
         }
         other => other.cloned(),
