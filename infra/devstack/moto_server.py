@@ -24,8 +24,8 @@
    the server's memory.
 
 `GET /_partnerops/stats` reports counters (items deep-copied, transactions,
-stream records kept and trimmed, live shard iterators) so tests can count the
-work a request does instead of timing it.
+stream records kept and trimmed, live shard iterators, resident memory) so
+tests can count the work a request does instead of timing it.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
 """
@@ -352,7 +352,18 @@ def _stats():
             for table in backend.tables.values():
                 if table.stream_shard is not None:
                     kept += len(table.stream_shard.items)
-    return dict(STATS, stream_records_kept=kept, shard_iterators=iterators)
+    return dict(STATS, stream_records_kept=kept, shard_iterators=iterators, rss_mib=_rss_mib())
+
+
+def _rss_mib():
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
 
 
 def serialise_dynamodb(app):

@@ -315,3 +315,25 @@ async fn invisible_text_repeated_keys_and_hidden_hosts_are_refused() {
     assert_eq!(raw_referral(&t, &alpha, &nested).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(raw_referral(&t, &alpha, &valid).await.0, StatusCode::CREATED, "nothing was stored before");
 }
+
+#[tokio::test]
+async fn instants_that_cannot_be_stored_are_refused_and_oversized_ids_are_not_found() {
+    let t = TestStack::start().await;
+    t.partner("alpha", "gold").await;
+    for expires_at in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+        let reply = t
+            .post(
+                "/v1/admin/partners/alpha/certifications",
+                &t.admin(),
+                json!({ "name": "deal_registration", "expires_at": expires_at }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{expires_at}: {:?}", reply.body);
+        assert_eq!(reply.error_fields(), ["expires_at"]);
+    }
+    // The partner is still readable: nothing unreadable was stored.
+    assert_eq!(t.get("/v1/admin/partners/alpha", &t.admin()).await.status, StatusCode::OK);
+    let long = "o".repeat(3000);
+    let reply = t.get(&format!("/v1/opportunities/{long}"), &t.admin()).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "not_found"));
+}

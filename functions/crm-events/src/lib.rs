@@ -158,6 +158,9 @@ async fn post_event(State(state): State<AppState>, ApiJson(draft): ApiJson<CrmEv
 }
 
 async fn get_opportunity(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    if !partnerops_domain::crm::is_external_id(&id) {
+        return Err(Problem::not_found());
+    }
     let record = state.store.opportunity(&id).await?.ok_or_else(Problem::not_found)?;
     if let Some(partner) = principal.partner()
         && !record.opportunity.attribution.iter().any(|a| &a.partner_id == partner)

@@ -24,6 +24,9 @@ usage: cargo xtask <command>
                            (schemathesis) tests, sam validate --lint
   package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
   measure                  release binary sizes and cold start to the first runtime poll
+  load [--referrals N] [--writers W] [--sample S]
+                           sustained concurrent referrals on a fresh local stack:
+                           p50 at a small and a full table, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
 ";
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Some("package") => package(&args[1..]),
         Some("measure") => function_binaries().and_then(|functions| measure::run(&root(), &functions)),
         Some("admin-key") => admin_key(&args[1..]),
+        Some("load") => load(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -77,6 +81,15 @@ fn dev(args: &[String]) -> Result<(), String> {
     // Become the dev stack, so Ctrl-C and SIGTERM reach it (and it stops moto).
     use std::os::unix::process::CommandExt as _;
     Err(format!("cannot start {}: {}", binary.display(), command.exec()))
+}
+
+fn load(args: &[String]) -> Result<(), String> {
+    let tools = Toolchain::ensure(&root())?;
+    // The same debug build as `cargo xtask dev`, so the figures are the local stack's.
+    step("building the load tool");
+    run(cargo().args(["build", "--package", "partnerops-devstack", "--bin", "partnerops-load"]))?;
+    step("loading a fresh local stack");
+    run(tools.command(&target_dir().join("debug/partnerops-load")).current_dir(root()).args(args))
 }
 
 fn target_dir() -> PathBuf {

@@ -110,6 +110,13 @@ pub enum CrmParseError {
     AttributionOver100,
 }
 
+/// Whether `raw` can be a CRM-side identifier at all: a read by any other
+/// id is answered 404 without a store call (and never sends DynamoDB a key
+/// over its size limit).
+pub fn is_external_id(raw: &str) -> bool {
+    external_id(raw).is_ok()
+}
+
 /// CRM-side identifiers: 1-128 visible ASCII characters.
 fn external_id(raw: &str) -> Result<String, &'static str> {
     if (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {

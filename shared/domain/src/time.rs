@@ -16,9 +16,14 @@ impl Timestamp {
         Self(value)
     }
 
-    /// Parses RFC 3339 with any offset and normalises to UTC.
+    /// Parses RFC 3339 with any offset and normalises to UTC. An instant whose
+    /// UTC year leaves 0000–9999 (`9999-12-31T23:59:59-01:00`) is refused: its
+    /// RFC 3339 form would need a five-digit or signed year, which no reader
+    /// of the stored string accepts and which breaks the string order.
     pub fn parse(value: &str) -> Result<Self, TimestampError> {
-        DateTime::parse_from_rfc3339(value).map(|t| Self(t.with_timezone(&Utc))).map_err(|_| TimestampError)
+        use chrono::Datelike as _;
+        let utc = DateTime::parse_from_rfc3339(value).map_err(|_| TimestampError)?.with_timezone(&Utc);
+        if (0..=9999).contains(&utc.year()) { Ok(Self(utc)) } else { Err(TimestampError) }
     }
 
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
@@ -81,6 +86,16 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_outside_four_digit_utc_years_are_refused() {
+        assert!(Timestamp::parse("9999-12-31T23:59:59-01:00").is_err());
+        assert!(Timestamp::parse("0000-01-01T00:00:00+01:00").is_err());
+        let last = Timestamp::parse("9999-12-31T23:59:59+00:00").unwrap();
+        assert_eq!(Timestamp::parse(&last.to_rfc3339()), Ok(last));
+        let first = Timestamp::parse("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(Timestamp::parse(&first.to_rfc3339()), Ok(first));
+    }
 
     #[test]
     fn formats_with_millis_and_z() {
