@@ -1,11 +1,13 @@
 //! The local DynamoDB's own costs, counted rather than timed: a transaction
 //! does work in proportion to the items it names, never to the table.
-//! One test in this binary, so it has the moto server's counters to itself.
+//! The shared server's counters belong to the one test that uses it; the
+//! retention test runs a server of its own.
 
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use partnerops_devstack::moto::MotoServer;
 use partnerops_e2e::{TestStack, moto_endpoint, referral};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -60,4 +62,74 @@ async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
     assert_eq!(small, large, "items copied per intake with 100 and with 5,000 items in the table");
     assert!(small <= 10, "a referral's transactions name a handful of items, copied {small}");
     assert!(stats().await["transactions"].as_u64().unwrap() >= 6, "the intakes wrote through TransactWriteItems");
+}
+
+#[tokio::test]
+async fn stream_records_older_than_the_retention_are_trimmed() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+        StreamViewType,
+    };
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    // A server of its own, keeping records for one second instead of 24 hours.
+    let log = std::env::temp_dir().join(format!("partnerops-moto-trim-{}.log", std::process::id()));
+    let moto = MotoServer::spawn_with(&log, &[("PARTNEROPS_STREAM_RETENTION_SECONDS", "1")]).unwrap();
+    let sdk = partnerops_devstack::local_sdk_config(&moto.endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let attribute = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let created = dynamodb
+        .create_table()
+        .table_name("trim")
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = created.table_description.unwrap().latest_stream_arn.unwrap();
+    let put = |pk: &'static str| {
+        dynamodb
+            .put_item()
+            .table_name("trim")
+            .item("PK", AttributeValue::S(pk.into()))
+            .item("SK", AttributeValue::S("X".into()))
+            .send()
+    };
+    let shard = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    let shard_id = shard.stream_description.unwrap().shards.unwrap()[0].shard_id.clone().unwrap();
+    let horizon = || {
+        streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+    };
+    put("old").await.unwrap();
+    let old_iterator = horizon().send().await.unwrap().shard_iterator.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    put("new").await.unwrap();
+
+    let stale = streams.get_records().shard_iterator(old_iterator).send().await.unwrap_err();
+    assert_eq!(aws_sdk_dynamodbstreams::error::ProvideErrorMetadata::code(&stale), Some("TrimmedDataAccessException"));
+    let fresh = horizon().send().await.unwrap().shard_iterator.unwrap();
+    let records = streams.get_records().shard_iterator(fresh).send().await.unwrap().records.unwrap();
+    let keys: Vec<String> =
+        records.iter().filter_map(|r| r.dynamodb.as_ref()?.keys.as_ref()?.get("PK")?.as_s().ok().cloned()).collect();
+    assert_eq!(keys, ["new"], "only what was written within the retention is kept");
+    let stats: Value =
+        reqwest::get(format!("{}/_partnerops/stats", moto.endpoint)).await.unwrap().json().await.unwrap();
+    assert_eq!(stats["stream_records_trimmed"], 1, "{stats}");
 }

@@ -36,6 +36,12 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn spawn(log: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with(log, &[])
+    }
+
+    /// A server with extra environment for the launcher, such as
+    /// `PARTNEROPS_STREAM_RETENTION_SECONDS`.
+    pub fn spawn_with(log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let python = venv().join("bin/python");
         if !venv().join("bin/moto_server").is_file() {
             bail!("moto is not installed in {}: {INSTALL_HINT}", venv().display());
@@ -61,6 +67,7 @@ impl MotoServer {
             .arg(std::process::id().to_string())
             .arg(log)
             .arg(&launcher)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

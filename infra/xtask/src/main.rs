@@ -112,8 +112,12 @@ fn test() -> Result<(), String> {
         run(tools.command(&tools.bin("openapi-spec-validator")).current_dir(root()).arg("docs/openapi.yaml"))
     })?;
     timed(&mut timings, "cargo fmt --check", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
+    // Clippy gets the same environment as the tests, so the build scripts that
+    // read PATH (aws-lc-sys, zig) are not rebuilt between the two steps.
     timed(&mut timings, "cargo clippy (warnings denied)", || {
-        run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
+        let mut clippy = cargo();
+        tools.apply_env(&mut clippy);
+        run(clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
     })?;
     let (passed, failed) = timed(&mut timings, "cargo test (unit, property, integration, end-to-end)", || {
         let mut tests = cargo();
