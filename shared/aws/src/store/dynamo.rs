@@ -1,5 +1,6 @@
 //! The store on one DynamoDB table.
 
+use super::MAX_TRANSACTION_ITEMS;
 use super::items::*;
 use super::{
     ApiKeyRecord, CRM_EVENT_SEEN, DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, DUE_INDEX_SHARDS, DeliveryClaim,
@@ -83,9 +84,6 @@ fn key_of(pk: &str, sk: &str) -> Item {
 
 /// The `Conflict` of a transaction cancelled by a concurrent one.
 const CONCURRENT_TRANSACTION: &str = "a concurrent transaction";
-
-/// DynamoDB's limit on items in one `TransactWriteItems`.
-const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// Which list index a query reads.
 enum Partition {

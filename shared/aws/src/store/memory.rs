@@ -26,19 +26,26 @@ use partnerops_domain::registration::{
 };
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
 struct State {
     api_keys: HashMap<KeyId, ApiKeyRecord>,
     partners: HashMap<PartnerId, Partner>,
-    certifications: Vec<Certification>,
+    certifications: HashMap<PartnerId, Vec<Certification>>,
     customers: HashSet<ProspectKey>,
     referral_claims: HashMap<ProspectKey, ReferralClaim>,
     referrals: BTreeMap<ReferralId, ReferralRecord>,
     /// Every timer by (subject id, timer key).
     timers: BTreeMap<(String, String), SlaTimer>,
+    /// The due-time index: timers the sweep still has to look at, by their
+    /// next check, as DynamoDB's sparse DUE index holds them.
+    due: BTreeSet<(Timestamp, String, String)>,
+    watch_due: BTreeSet<(Timestamp, RegistrationId)>,
+    /// Records looked at by reads and index upkeep, so a test can show that
+    /// no path's cost grows with what the store holds.
+    visited: u64,
     outbox: Vec<OutboxItem>,
     idempotency: HashMap<String, (String, Option<StoredResponse>, i64)>,
     /// (event, delivery) → `None` once sent, else the claim's lease end.
@@ -48,7 +55,7 @@ struct State {
     opportunities: BTreeMap<String, Opportunity>,
     crm_events: HashMap<String, i64>,
     queues: HashMap<ProspectKey, RegistrationQueue>,
-    history: Vec<AuditEntry>,
+    history: HashMap<RegistrationId, Vec<AuditEntry>>,
 }
 
 #[derive(Default)]
@@ -110,14 +117,77 @@ impl MemoryStore {
     pub fn timers(&self) -> Vec<SlaTimer> {
         self.state().timers.values().cloned().collect()
     }
+
+    /// How many stored records reads and index upkeep have looked at so far.
+    pub fn records_visited(&self) -> u64 {
+        self.state().visited
+    }
+
+    /// Forgets everything but keys, partners, certifications and customers,
+    /// so a benchmark can keep the store at a steady size.
+    pub fn clear_activity(&self) {
+        let mut state = self.state();
+        let kept = State {
+            api_keys: std::mem::take(&mut state.api_keys),
+            partners: std::mem::take(&mut state.partners),
+            certifications: std::mem::take(&mut state.certifications),
+            customers: std::mem::take(&mut state.customers),
+            ..State::default()
+        };
+        *state = kept;
+    }
 }
 
-/// Stores a timer and refreshes its subject's copy.
+/// One subject's timers, by a range over its key prefix.
+fn timers_of(state: &mut State, subject: &str) -> Vec<SlaTimer> {
+    let start = (subject.to_owned(), String::new());
+    let mine: Vec<SlaTimer> =
+        state.timers.range(start..).take_while(|((id, _), _)| id == subject).map(|(_, t)| t.clone()).collect();
+    state.visited += mine.len() as u64;
+    mine
+}
+
+/// DynamoDB's condition on every timer write but a referral's first: a new
+/// timer (rev 0) must not exist, a changed one must still be at the rev it
+/// was changed from.
+fn timer_condition_holds(state: &State, timer: &SlaTimer) -> bool {
+    let stored = state.timers.get(&(timer.subject.id().to_owned(), timer_key(timer))).map(|t| t.rev);
+    match timer.rev {
+        0 => stored.is_none(),
+        rev => stored == Some(rev - 1),
+    }
+}
+
+/// A status as the store writes it: DynamoDB takes the string as it is, and a
+/// value no reader can decode would make the record unreadable, so it is an
+/// error here rather than silently kept as before.
+fn status_of<T: serde::de::DeserializeOwned>(to: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(to.to_owned()))
+        .map_err(|_| StoreError::Unexpected(anyhow::anyhow!("unknown status {to:?} in a source update")))
+}
+
+fn put_watch(state: &mut State, watch: &ExpiryWatch) {
+    if let Some(at) = state.watches.get(&watch.registration_id).and_then(ExpiryWatch::next_check_at) {
+        state.watch_due.remove(&(at, watch.registration_id.clone()));
+    }
+    if let Some(at) = watch.next_check_at() {
+        state.watch_due.insert((at, watch.registration_id.clone()));
+    }
+    state.watches.insert(watch.registration_id.clone(), watch.clone());
+}
+
+/// Stores a timer, keeps the due-time index, and refreshes its subject's copy.
 fn put_timer(state: &mut State, timer: &SlaTimer) {
     let subject = timer.subject.id().to_owned();
-    state.timers.insert((subject.clone(), timer_key(timer)), timer.clone());
-    let mut mine: Vec<SlaTimer> =
-        state.timers.iter().filter(|((id, _), _)| *id == subject).map(|(_, t)| t.clone()).collect();
+    let key = timer_key(timer);
+    if let Some(at) = state.timers.get(&(subject.clone(), key.clone())).and_then(SlaTimer::next_check_at) {
+        state.due.remove(&(at, subject.clone(), key.clone()));
+    }
+    if let Some(at) = timer.next_check_at() {
+        state.due.insert((at, subject.clone(), key.clone()));
+    }
+    state.timers.insert((subject.clone(), key), timer.clone());
+    let mut mine = timers_of(state, &subject);
     mine.sort_by(|a, b| (a.started_at, a.kind.as_str()).cmp(&(b.started_at, b.kind.as_str())));
     match &timer.subject {
         SlaSubject::Referral(id) => {
@@ -142,11 +212,11 @@ impl Store for MemoryStore {
     }
 
     async fn opportunity(&self, id: &str) -> Result<Option<OpportunityRecord>, StoreError> {
-        let state = self.state();
-        Ok(state.opportunities.get(id).map(|o| OpportunityRecord {
-            opportunity: o.clone(),
-            timers: state.timers.iter().filter(|((s, _), _)| s == id).map(|(_, t)| t.clone()).collect(),
-        }))
+        let mut state = self.state();
+        let Some(opportunity) = state.opportunities.get(id).cloned() else {
+            return Ok(None);
+        };
+        Ok(Some(OpportunityRecord { opportunity, timers: timers_of(&mut state, id) }))
     }
 
     async fn apply_crm(&self, change: &CrmChange, now: Timestamp) -> Result<(), StoreError> {
@@ -169,6 +239,10 @@ impl Store for MemoryStore {
                 return Err(StoreError::Conflict("the referral or registration"));
             }
         }
+        let source_timer = change.source_update.as_ref().and_then(|u| u.timer.as_ref());
+        if !change.changed_timers.iter().chain(source_timer).all(|t| timer_condition_holds(&state, t)) {
+            return Err(StoreError::Conflict("an SLA timer"));
+        }
         let ttl = now.plus(chrono::Duration::days(partnerops_domain::crm::DEDUPE_DAYS)).unix_seconds();
         state.crm_events.insert(change.event_id.clone(), ttl);
         state.opportunities.insert(change.opportunity.id.clone(), change.opportunity.clone());
@@ -178,10 +252,9 @@ impl Store for MemoryStore {
         if let Some(update) = &change.source_update {
             match &update.source {
                 Source::Referral(id) => {
+                    let status: ReferralStatus = status_of(&update.to)?;
                     if let Some(record) = state.referrals.get_mut(id) {
-                        if let Some(status) = ReferralStatus::parse(&update.to) {
-                            record.referral.status = status;
-                        }
+                        record.referral.status = status;
                         if update.opportunity_id.is_some() {
                             record.referral.opportunity_id = update.opportunity_id.clone();
                         }
@@ -189,9 +262,11 @@ impl Store for MemoryStore {
                     }
                 }
                 Source::Registration(id) => {
+                    let status: RegistrationStatus = status_of(&update.to)?;
                     if let Some(record) = state.registrations.get_mut(id) {
-                        if let Some(status) = RegistrationStatus::parse(&update.to) {
-                            record.registration.status = status;
+                        record.registration.status = status;
+                        if update.opportunity_id.is_some() {
+                            record.registration.opportunity_id = update.opportunity_id.clone();
                         }
                         record.registration.updated_at = now;
                     }
@@ -206,11 +281,20 @@ impl Store for MemoryStore {
     }
 
     async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
-        let state = self.state();
-        let timers: Vec<SlaTimer> =
-            state.timers.values().filter(|t| t.next_check_at().is_some_and(|at| at <= now)).cloned().collect();
-        let expiries: Vec<ExpiryWatch> =
-            state.watches.values().filter(|w| w.next_check_at().is_some_and(|at| at <= now)).cloned().collect();
+        let mut state = self.state();
+        let timers: Vec<SlaTimer> = state
+            .due
+            .iter()
+            .take_while(|(at, _, _)| *at <= now)
+            .filter_map(|(_, subject, key)| state.timers.get(&(subject.clone(), key.clone())).cloned())
+            .collect();
+        let expiries: Vec<ExpiryWatch> = state
+            .watch_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, id)| state.watches.get(id).cloned())
+            .collect();
+        state.visited += (timers.len() + expiries.len()) as u64;
         Ok(DueTimers { items_read: timers.len() + expiries.len(), queries: 1, timers, expiries })
     }
 
@@ -224,7 +308,7 @@ impl Store for MemoryStore {
         if state.watches.get(&after.registration_id).map(|w| w.rev) != Some(before.rev) {
             return Err(StoreError::Conflict("the expiry watch"));
         }
-        state.watches.insert(after.registration_id.clone(), after.clone());
+        put_watch(&mut state, after);
         state.outbox.push(outbox_item(event));
         Ok(())
     }
@@ -239,6 +323,24 @@ impl Store for MemoryStore {
         let key = (after.subject.id().to_owned(), timer_key(after));
         if state.timers.get(&key).map(|t| t.rev) != Some(before.rev) {
             return Err(StoreError::Conflict("the SLA timer"));
+        }
+        let subject = after.subject.id();
+        let exists = match &after.subject {
+            SlaSubject::Referral(id) => ReferralId::parse(id).is_some_and(|id| state.referrals.contains_key(&id)),
+            SlaSubject::DealRegistration(id) => {
+                RegistrationId::parse(id).is_some_and(|id| state.registrations.contains_key(&id))
+            }
+            SlaSubject::Opportunity(_) => state.opportunities.contains_key(subject),
+        };
+        if !exists {
+            return Err(StoreError::Conflict("the timer's subject"));
+        }
+        // DynamoDB's `ADD rev :one` on the subject: an opportunity read before
+        // the sweep can no longer be written over it.
+        if let Some(opportunity) = state.opportunities.get_mut(subject)
+            && matches!(after.subject, SlaSubject::Opportunity(_))
+        {
+            opportunity.rev += 1;
         }
         put_timer(&mut state, after);
         state.outbox.extend(events.iter().map(outbox_item));
@@ -293,7 +395,7 @@ impl Store for MemoryStore {
     }
 
     async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
-        Ok(self.state().certifications.iter().filter(|c| &c.partner_id == partner).cloned().collect())
+        Ok(self.state().certifications.get(partner).cloned().unwrap_or_default())
     }
 
     async fn mark_customers(&self, keys: &[ProspectKey], _at: Timestamp) -> Result<(), StoreError> {
@@ -396,9 +498,6 @@ impl Store for MemoryStore {
     async fn record_registration(&self, recorded: &Recorded) -> Result<(), StoreError> {
         let mut state = self.state();
         let registration = &recorded.registration;
-        if state.registrations.contains_key(&registration.id) {
-            return Err(StoreError::Conflict("the registration"));
-        }
         let key = &registration.customer_key;
         let current = state.queues.get(key).cloned();
         let next = match &recorded.queue_write {
@@ -418,6 +517,12 @@ impl Store for MemoryStore {
                 _ => return Err(StoreError::Conflict("the customer's registration queue")),
             },
         };
+        if state.registrations.contains_key(&registration.id) {
+            return Err(StoreError::Conflict("the registration"));
+        }
+        if !recorded.timer.iter().all(|t| timer_condition_holds(&state, t)) {
+            return Err(StoreError::Conflict("the SLA timer"));
+        }
         if let Some(queue) = next {
             state.queues.insert(key.clone(), queue);
         }
@@ -426,12 +531,12 @@ impl Store for MemoryStore {
             put_timer(&mut state, timer);
         }
         if let Some(watch) = &recorded.watch {
-            state.watches.insert(watch.registration_id.clone(), watch.clone());
+            put_watch(&mut state, watch);
         }
         state
             .registrations
             .insert(registration.id.clone(), RegistrationRecord { registration: registration.clone(), timers });
-        state.history.push(recorded.audit.clone());
+        state.history.entry(recorded.audit.registration_id.clone()).or_default().push(recorded.audit.clone());
         state.outbox.extend(recorded.events.iter().map(outbox_item));
         Ok(())
     }
@@ -457,41 +562,67 @@ impl Store for MemoryStore {
     }
 
     async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(self.state().history.iter().filter(|a| &a.registration_id == id).cloned().collect())
+        Ok(self.state().history.get(id).cloned().unwrap_or_default())
     }
 
+    /// As DynamoDB applies it: a first transaction with the queue, the timers,
+    /// the watches, the promoted registrations and as many status changes as
+    /// fit in 100 items; further status changes in further transactions, one
+    /// after another, each all-or-nothing, earlier ones kept if a later fails.
     async fn apply_queue_change(&self, change: &QueueChange) -> Result<(), StoreError> {
         let mut state = self.state();
-        let version = state.queues.get(&change.customer_key).map(|q| q.version);
-        if version != Some(change.queue_read) {
-            return Err(StoreError::Conflict("the customer's registration queue"));
-        }
+        let untouched_owners: Vec<&RegistrationId> =
+            change.timer_owners.iter().filter(|o| change.changes.iter().all(|c| &c.registration_id != *o)).collect();
+        let fixed = 1 + change.timers.len() + change.watches.len() + untouched_owners.len();
+        let mut batches: Vec<(usize, Vec<&partnerops_domain::registration::StatusChange>)> = vec![(fixed, Vec::new())];
         for c in &change.changes {
-            if state.registrations.get(&c.registration_id).map(|r| r.registration.status) != Some(c.from) {
-                return Err(StoreError::Conflict("a registration's status"));
+            let items = 2 + usize::from(c.event.is_some());
+            match batches.last_mut() {
+                Some((size, batch)) if *size + items <= super::MAX_TRANSACTION_ITEMS => {
+                    *size += items;
+                    batch.push(c);
+                }
+                _ => batches.push((items, vec![c])),
             }
         }
-        for owner in &change.timer_owners {
-            let pending = state.registrations.get(owner).map(|r| r.registration.status);
-            let changed = change.changes.iter().any(|c| &c.registration_id == owner);
-            if !changed && pending != Some(RegistrationStatus::Pending) {
-                return Err(StoreError::Conflict("the promoted registration"));
+        for (index, (_, batch)) in batches.into_iter().enumerate() {
+            if index == 0 {
+                let version = state.queues.get(&change.customer_key).map(|q| q.version);
+                if version != Some(change.queue_read) {
+                    return Err(StoreError::Conflict("the customer's registration queue"));
+                }
+                if !change.timers.iter().all(|t| timer_condition_holds(&state, t)) {
+                    return Err(StoreError::Conflict("an SLA timer"));
+                }
+                let all_pending = untouched_owners.iter().all(|owner| {
+                    state.registrations.get(*owner).map(|r| r.registration.status) == Some(RegistrationStatus::Pending)
+                });
+                if !all_pending {
+                    return Err(StoreError::Conflict("the promoted registration"));
+                }
             }
-        }
-        state.queues.insert(change.customer_key.clone(), change.queue_after.clone());
-        for timer in &change.timers {
-            put_timer(&mut state, timer);
-        }
-        for watch in &change.watches {
-            state.watches.insert(watch.registration_id.clone(), watch.clone());
-        }
-        for c in &change.changes {
-            if let Some(record) = state.registrations.get_mut(&c.registration_id) {
-                record.registration.apply(c);
+            for c in &batch {
+                if state.registrations.get(&c.registration_id).map(|r| r.registration.status) != Some(c.from) {
+                    return Err(StoreError::Conflict("a registration's status"));
+                }
             }
-            state.history.push(c.audit.clone());
-            if let Some(event) = &c.event {
-                state.outbox.push(outbox_item(event));
+            if index == 0 {
+                state.queues.insert(change.customer_key.clone(), change.queue_after.clone());
+                for timer in &change.timers {
+                    put_timer(&mut state, timer);
+                }
+                for watch in &change.watches {
+                    put_watch(&mut state, watch);
+                }
+            }
+            for c in batch {
+                if let Some(record) = state.registrations.get_mut(&c.registration_id) {
+                    record.registration.apply(c);
+                }
+                state.history.entry(c.audit.registration_id.clone()).or_default().push(c.audit.clone());
+                if let Some(event) = &c.event {
+                    state.outbox.push(outbox_item(event));
+                }
             }
         }
         Ok(())
@@ -508,7 +639,7 @@ impl Store for MemoryStore {
             Some(current) if current.updated_at == read_at => *current = partner.clone(),
             _ => return Err(StoreError::Conflict("the partner")),
         }
-        state.certifications.push(certification.clone());
+        state.certifications.entry(certification.partner_id.clone()).or_default().push(certification.clone());
         Ok(())
     }
 

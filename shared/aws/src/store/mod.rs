@@ -26,6 +26,10 @@ use partnerops_domain::registration::{
 use partnerops_domain::sla::{SlaTimer, SlaView};
 use serde::{Deserialize, Serialize};
 
+/// DynamoDB's limit on the items of one TransactWriteItems; both twins split
+/// a registration cascade at it the same way.
+pub(crate) const MAX_TRANSACTION_ITEMS: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write lost to a concurrent one; re-read and decide again.
