@@ -182,3 +182,31 @@ pub fn registration(domain: &str, amount: &str) -> Value {
 pub fn repo_file(path: &str) -> std::path::PathBuf {
     workspace_root().join(path)
 }
+
+/// A PK/SK table with a `NEW_IMAGE` stream, as the stack's table has; returns
+/// the stream's ARN.
+pub async fn create_streamed_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
+        StreamViewType,
+    };
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let attribute = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let stream =
+        StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build().unwrap();
+    let created = dynamodb
+        .create_table()
+        .table_name(name)
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(stream)
+        .send()
+        .await
+        .unwrap();
+    created.table_description.and_then(|d| d.latest_stream_arn).expect("the new table's stream")
+}

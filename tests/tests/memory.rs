@@ -77,3 +77,33 @@ async fn an_intake_and_a_sweep_read_what_they_need_not_what_is_stored() {
     let due = store.due_timers(Timestamp::parse("2026-01-01T00:00:00Z").unwrap()).await.unwrap();
     assert_eq!((due.timers.len(), store.records_visited() - before), (0, 0));
 }
+
+#[tokio::test]
+async fn a_list_page_reads_its_page_and_the_cursor_walks_every_item_once() {
+    use partnerops_aws::store::{PageRequest, ReferralQuery};
+    let (store, router, authorization) = intake_store().await;
+    for n in 0..300 {
+        refer(&router, &authorization, n).await;
+    }
+    let alpha = PartnerId::parse("alpha").unwrap();
+    for partner_id in [None, Some(alpha)] {
+        let query = ReferralQuery { partner_id: partner_id.clone(), status: None };
+        let before = store.records_visited();
+        let first = store.referrals(&query, &PageRequest { limit: 25, cursor: None }).await.unwrap();
+        assert_eq!(first.items.len(), 25);
+        assert!(store.records_visited() - before <= 26, "one page, not the 300 stored ({partner_id:?})");
+
+        let (mut seen, mut cursor) = (std::collections::HashSet::new(), None);
+        for _ in 0..20 {
+            let page = store.referrals(&query, &PageRequest { limit: 25, cursor: cursor.take() }).await.unwrap();
+            for record in &page.items {
+                assert!(seen.insert(record.referral.id.clone()), "listed twice");
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 300, "{partner_id:?}");
+    }
+}

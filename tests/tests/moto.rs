@@ -66,10 +66,6 @@ async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
 
 #[tokio::test]
 async fn stream_records_older_than_the_retention_are_trimmed() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-        StreamViewType,
-    };
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
     // A server of its own, keeping records for one second instead of 24 hours.
     let log = std::env::temp_dir().join(format!("partnerops-moto-trim-{}.log", std::process::id()));
@@ -77,29 +73,7 @@ async fn stream_records_older_than_the_retention_are_trimmed() {
     let sdk = partnerops_devstack::local_sdk_config(&moto.endpoint).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
-    let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let created = dynamodb
-        .create_table()
-        .table_name("trim")
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let arn = created.table_description.unwrap().latest_stream_arn.unwrap();
+    let arn = partnerops_e2e::create_streamed_table(&dynamodb, "trim").await;
     let put = |pk: &'static str| {
         dynamodb
             .put_item()

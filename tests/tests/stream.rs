@@ -5,10 +5,6 @@
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, StreamSpecification,
-    StreamViewType,
-};
 use partnerops_e2e::{TestStack, referral};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -61,28 +57,7 @@ async fn a_relay_that_cannot_see_the_stream_says_so() {
     let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
     let table = t.stack.provisioned.reference("Table").unwrap().to_owned();
     dynamodb.delete_table().table_name(&table).send().await.unwrap();
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
-    let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    partnerops_e2e::create_streamed_table(&dynamodb, &table).await;
 
     let tick = t.send(Method::POST, "/_dev/tick", None, None).await;
     assert_eq!(tick.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", tick.body);

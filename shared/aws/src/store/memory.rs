@@ -27,6 +27,7 @@ use partnerops_domain::registration::{
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
@@ -37,6 +38,9 @@ struct State {
     customers: HashSet<ProspectKey>,
     referral_claims: HashMap<ProspectKey, ReferralClaim>,
     referrals: BTreeMap<ReferralId, ReferralRecord>,
+    /// GSI1 of the table: each partner's referrals and registrations by id.
+    partner_referrals: HashMap<PartnerId, BTreeSet<ReferralId>>,
+    partner_registrations: HashMap<PartnerId, BTreeSet<RegistrationId>>,
     /// Every timer by (subject id, timer key).
     timers: BTreeMap<(String, String), SlaTimer>,
     /// The due-time index: timers the sweep still has to look at, by their
@@ -69,35 +73,59 @@ struct MemoryCursor {
     after: String,
 }
 
-/// One page of `records` (oldest first by id), newest first, as the
-/// DynamoDB store pages: the limit applies before the status filter.
-fn page_of<T: Clone>(
-    records: impl DoubleEndedIterator<Item = (String, T)>,
+/// Where a page starts: the id after which the previous page ended.
+fn page_start(page: &PageRequest, partition: &str) -> Result<Option<String>, StoreError> {
+    let Some(raw) = &page.cursor else {
+        return Ok(None);
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| StoreError::InvalidCursor)?;
+    let cursor: MemoryCursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    if cursor.partition != partition {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(Some(cursor.after))
+}
+
+/// A page of a list, newest first: all of `records`, or only the ids in
+/// `index` (a partner's), below the cursor's id.
+fn list_page<K: Ord + Clone + fmt::Display, T: Clone>(
+    records: &BTreeMap<K, T>,
+    index: Option<&BTreeSet<K>>,
+    after: Option<K>,
     partition: String,
     keep: impl Fn(&T) -> bool,
     page: &PageRequest,
-) -> Result<Page<T>, StoreError> {
-    let after = match &page.cursor {
-        Some(raw) => {
-            let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| StoreError::InvalidCursor)?;
-            let cursor: MemoryCursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
-            if cursor.partition != partition {
-                return Err(StoreError::InvalidCursor);
-            }
-            Some(cursor.after)
-        }
-        None => None,
+    visited: &mut u64,
+) -> Page<T> {
+    let ids: Box<dyn Iterator<Item = &K>> = match (index, &after) {
+        (None, Some(a)) => Box::new(records.range(..a.clone()).rev().map(|(id, _)| id)),
+        (None, None) => Box::new(records.keys().rev()),
+        (Some(index), Some(a)) => Box::new(index.range(..a.clone()).rev()),
+        (Some(index), None) => Box::new(index.iter().rev()),
     };
-    let mut scanned = records.rev().filter(|(id, _)| after.as_ref().is_none_or(|a| id < a));
-    let window: Vec<(String, T)> = scanned.by_ref().take(usize::from(page.limit)).collect();
-    let more = scanned.next().is_some();
+    let rows = ids.filter_map(|id| Some((id.to_string(), records.get(id)?.clone())));
+    page_of(rows, partition, keep, page, visited)
+}
+
+/// One page, newest first, from ids already below the cursor, as the
+/// DynamoDB store pages: the limit applies before the status filter.
+fn page_of<T>(
+    mut newest_first: impl Iterator<Item = (String, T)>,
+    partition: String,
+    keep: impl Fn(&T) -> bool,
+    page: &PageRequest,
+    visited: &mut u64,
+) -> Page<T> {
+    let window: Vec<(String, T)> = newest_first.by_ref().take(usize::from(page.limit)).collect();
+    let more = newest_first.next().is_some();
+    *visited += window.len() as u64 + u64::from(more);
     let next_cursor = match window.last() {
         Some((last, _)) if more => {
             serde_json::to_vec(&MemoryCursor { partition, after: last.clone() }).ok().map(|b| URL_SAFE_NO_PAD.encode(b))
         }
         _ => None,
     };
-    Ok(Page { items: window.into_iter().map(|(_, r)| r).filter(|r| keep(r)).collect(), next_cursor })
+    Page { items: window.into_iter().map(|(_, r)| r).filter(|r| keep(r)).collect(), next_cursor }
 }
 
 impl MemoryStore {
@@ -432,6 +460,11 @@ impl Store for MemoryStore {
             return Err(StoreError::Conflict("the referral"));
         }
         state.referral_claims.insert(accepted.claim.prospect_key.clone(), accepted.claim.clone());
+        state
+            .partner_referrals
+            .entry(accepted.referral.partner_id.clone())
+            .or_default()
+            .insert(accepted.referral.id.clone());
         state.referrals.insert(
             accepted.referral.id.clone(),
             ReferralRecord {
@@ -450,6 +483,11 @@ impl Store for MemoryStore {
         if state.referrals.contains_key(&rejected.referral.id) {
             return Err(StoreError::Conflict("the referral"));
         }
+        state
+            .partner_referrals
+            .entry(rejected.referral.partner_id.clone())
+            .or_default()
+            .insert(rejected.referral.id.clone());
         state.referrals.insert(
             rejected.referral.id.clone(),
             ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new(), timers: Vec::new() },
@@ -464,14 +502,21 @@ impl Store for MemoryStore {
 
     async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError> {
         let partition = query.partner_id.as_ref().map_or_else(|| "*".to_owned(), |p| p.to_string());
-        let state = self.state();
-        let records = state
-            .referrals
-            .values()
-            .filter(|r| query.partner_id.as_ref().is_none_or(|p| &r.referral.partner_id == p))
-            .map(|r| (r.referral.id.to_string(), r.clone()))
-            .collect::<Vec<_>>();
-        page_of(records.into_iter(), partition, |r| query.status.is_none_or(|s| r.referral.status == s), page)
+        let after = match page_start(page, &partition)? {
+            Some(raw) => Some(ReferralId::parse(&raw).ok_or(StoreError::InvalidCursor)?),
+            None => None,
+        };
+        let mut state = self.state();
+        let State { referrals, partner_referrals, visited, .. } = &mut *state;
+        let index = match &query.partner_id {
+            Some(partner) => match partner_referrals.get(partner) {
+                Some(ids) => Some(ids),
+                None => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            },
+            None => None,
+        };
+        let keep = |r: &ReferralRecord| query.status.is_none_or(|s| r.referral.status == s);
+        Ok(list_page(referrals, index, after, partition, keep, page, visited))
     }
 
     async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError> {
@@ -533,6 +578,7 @@ impl Store for MemoryStore {
         if let Some(watch) = &recorded.watch {
             put_watch(&mut state, watch);
         }
+        state.partner_registrations.entry(registration.partner_id.clone()).or_default().insert(registration.id.clone());
         state
             .registrations
             .insert(registration.id.clone(), RegistrationRecord { registration: registration.clone(), timers });
@@ -551,14 +597,21 @@ impl Store for MemoryStore {
         page: &PageRequest,
     ) -> Result<Page<RegistrationRecord>, StoreError> {
         let partition = query.partner_id.as_ref().map_or_else(|| "*".to_owned(), |p| p.to_string());
-        let state = self.state();
-        let records = state
-            .registrations
-            .values()
-            .filter(|r| query.partner_id.as_ref().is_none_or(|p| &r.registration.partner_id == p))
-            .map(|r| (r.registration.id.to_string(), r.clone()))
-            .collect::<Vec<_>>();
-        page_of(records.into_iter(), partition, |r| query.status.is_none_or(|s| r.registration.status == s), page)
+        let after = match page_start(page, &partition)? {
+            Some(raw) => Some(RegistrationId::parse(&raw).ok_or(StoreError::InvalidCursor)?),
+            None => None,
+        };
+        let mut state = self.state();
+        let State { registrations, partner_registrations, visited, .. } = &mut *state;
+        let index = match &query.partner_id {
+            Some(partner) => match partner_registrations.get(partner) {
+                Some(ids) => Some(ids),
+                None => return Ok(Page { items: Vec::new(), next_cursor: None }),
+            },
+            None => None,
+        };
+        let keep = |r: &RegistrationRecord| query.status.is_none_or(|s| r.registration.status == s);
+        Ok(list_page(registrations, index, after, partition, keep, page, visited))
     }
 
     async fn registration_history(&self, id: &RegistrationId) -> Result<Vec<AuditEntry>, StoreError> {
