@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::problem::ApiResult;
+use partnerops_api::problem::retry_on_conflict;
 use partnerops_api::{ApiJson, AppState, Problem, Route, build_router, entropy};
-use partnerops_aws::StoreError;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{NewApiKey, Role};
@@ -64,21 +64,23 @@ async fn update_partner(
     ApiJson(draft): ApiJson<PartnerPatchDraft>,
 ) -> ApiResult {
     let id = partner_id(&id)?;
-    for _ in 0..UPDATE_ATTEMPTS {
-        let current = state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
+    let state = &state;
+    let id = &id;
+    let draft = &draft;
+    retry_on_conflict(UPDATE_ATTEMPTS, move || async move {
+        let current = state.store.partner(id).await?.ok_or_else(Problem::not_found)?;
         let read_at = current.updated_at;
         let updated = patch_partner(current, draft.clone(), state.clock.now()).map_err(Problem::validation)?;
         match state.store.update_partner(&updated, read_at).await {
             Ok(()) => {
-                state.keys.forget_partner(&id);
+                state.keys.forget_partner(id);
                 tracing::info!(partner_id = %id, status = ?updated.status, "partner updated");
-                return Ok(Json(updated).into_response());
+                Ok(Json(updated).into_response())
             }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 async fn add_certification(
@@ -91,20 +93,22 @@ async fn add_certification(
     let now = state.clock.now();
     let cert = new_certification(id.clone(), CertificationId::generate(now, entropy()), draft, now)
         .map_err(Problem::validation)?;
-    for _ in 0..UPDATE_ATTEMPTS {
-        let mut partner = state.store.partner(&id).await?.ok_or_else(Problem::not_found)?;
+    let state = &state;
+    let id = &id;
+    let cert = &cert;
+    retry_on_conflict(UPDATE_ATTEMPTS, move || async move {
+        let mut partner = state.store.partner(id).await?.ok_or_else(Problem::not_found)?;
         let read_at = partner.updated_at;
-        partner.certify(&cert, state.clock.now());
-        match state.store.add_certification(&cert, &partner, read_at).await {
+        partner.certify(cert, state.clock.now());
+        match state.store.add_certification(cert, &partner, read_at).await {
             Ok(()) => {
-                state.keys.forget_partner(&id);
-                return Ok((StatusCode::CREATED, Json(cert)).into_response());
+                state.keys.forget_partner(id);
+                Ok((StatusCode::CREATED, Json(&cert)).into_response())
             }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use partnerops_api::problem::ApiResult;
+use partnerops_api::problem::retry_on_conflict;
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{CRM_EVENT_SEEN, OpportunityRecord};
@@ -120,20 +121,22 @@ async fn post_event(State(state): State<AppState>, ApiJson(draft): ApiJson<CrmEv
     if state.store.crm_event_seen(&event.event_id, now).await? {
         return Ok(duplicate());
     }
-    for _ in 0..ATTEMPTS {
+    let state = &state;
+    let event = &event;
+    retry_on_conflict(ATTEMPTS, move || async move {
         let now = state.clock.now();
         let existing = state.store.opportunity(&event.opportunity_id).await?;
         let event_id = EventId::generate(now, entropy());
         let change = match (&event.kind, &existing) {
             (CrmEventKind::OpportunityCreated { source, .. }, None) => {
-                let facts = source_facts(&state, source).await?;
-                Some(create_opportunity(&event, &facts, &state.terms, now, event_id).map_err(refused)?)
+                let facts = source_facts(state, source).await?;
+                Some(create_opportunity(event, &facts, &state.terms, now, event_id).map_err(refused)?)
             }
             (_, Some(record)) => {
-                apply_to_opportunity(&event, &record.opportunity, &record.timers, &state.terms, now, event_id)
+                apply_to_opportunity(event, &record.opportunity, &record.timers, &state.terms, now, event_id)
                     .map_err(refused)?
             }
-            (_, None) => return Err(refused(CrmRefusal::UnknownOpportunity)),
+            (_, None) => return Err(refused(CrmRefusal::UnknownOpportunity).into()),
         };
         let Some(change) = change else {
             let record = existing.ok_or_else(Problem::internal)?;
@@ -144,17 +147,16 @@ async fn post_event(State(state): State<AppState>, ApiJson(draft): ApiJson<CrmEv
             Ok(()) => {
                 tracing::info!(opportunity_id = %change.opportunity.id, events = change.events.len(), "CRM event applied");
                 let record = OpportunityRecord { opportunity: change.opportunity, timers: change.opportunity_timers };
-                return Ok(Json(
+                Ok(Json(
                     serde_json::json!({ "duplicate": false, "changed": true, "opportunity": body(record) }),
                 )
-                .into_response());
+                .into_response())
             }
-            Err(StoreError::Conflict(CRM_EVENT_SEEN)) => return Ok(duplicate()),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(StoreError::Conflict(CRM_EVENT_SEEN)) => Ok(duplicate()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 async fn get_opportunity(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {

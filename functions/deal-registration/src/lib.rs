@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::list::{ListBody, empty, page_request, partner_scope};
 use partnerops_api::problem::ApiResult;
+use partnerops_api::problem::{Attempt, retry_on_conflict};
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
-use partnerops_aws::StoreError;
 use partnerops_aws::store::{RegistrationQuery, RegistrationRecord};
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, RegistrationId};
@@ -84,25 +84,28 @@ async fn submit(
     let partner = principal.partner_record.clone().ok_or_else(Problem::forbidden)?;
     let today = state.clock.now().as_datetime().date_naive();
     let submission = RegistrationSubmission::parse(draft, today).map_err(Problem::validation)?;
-    for _ in 0..ATTEMPTS {
+    let state = &state;
+    let partner = &partner;
+    let submission = &submission;
+    retry_on_conflict(ATTEMPTS, move || async move {
         let now = state.clock.now();
         let standing = state.store.customer_standing(&submission.customer_key).await?;
         let ids = SubmissionIds {
             registration_id: RegistrationId::generate(now, entropy()),
             event_ids: [EventId::generate(now, entropy()), EventId::generate(now, entropy())],
         };
-        match decide_submission(submission.clone(), &partner, &standing, &state.terms, now, ids) {
+        match decide_submission(submission.clone(), partner, &standing, &state.terms, now, ids) {
             SubmissionOutcome::NotCertified => {
-                return Err(Problem::new(
+                Err(Attempt::from(Problem::new(
                     StatusCode::FORBIDDEN,
                     "not_certified",
                     "The program requires an unexpired deal_registration certification to register deals.",
-                ));
+                )))
             }
             SubmissionOutcome::Existing(id) => {
                 let record = state.store.registration(&id).await?.ok_or_else(Problem::internal)?;
-                let position = position(&state, &record).await?;
-                return Ok(Json(body(record, position)).into_response());
+                let position = position(state, &record).await?;
+                Ok(Json(body(record, position)).into_response())
             }
             SubmissionOutcome::Rejected(recorded) => {
                 state.store.record_registration(&recorded).await?;
@@ -111,9 +114,9 @@ async fn submit(
                     "existing_customer" => "This customer is already a customer.",
                     _ => "This customer is covered by another partner's approved registration.",
                 };
-                return Err(
+                Err(Attempt::from(
                     Problem::conflict(&code, detail).with("registration_id", recorded.registration.id.to_string())
-                );
+                ))
             }
             SubmissionOutcome::Accepted(recorded) => match state.store.record_registration(&recorded).await {
                 Ok(()) => {
@@ -122,18 +125,17 @@ async fn submit(
                         timers: recorded.timer.iter().cloned().collect(),
                         registration: recorded.registration,
                     };
-                    let position = if appended { position(&state, &record).await? } else { None };
+                    let position = if appended { position(state, &record).await? } else { None };
                     tracing::info!(registration_id = %record.registration.id, status = record.registration.status.as_str(), "deal registration submitted");
                     let location = format!("/v1/deal-registrations/{}", record.registration.id);
-                    return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body(record, position)))
-                        .into_response());
+                    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body(record, position)))
+                        .into_response())
                 }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             },
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 /// The registration if this caller may see it (another partner's is 404).
@@ -212,8 +214,12 @@ async fn decide(
 ) -> ApiResult {
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
     let decision = Decision::parse(draft).map_err(Problem::validation)?;
-    for _ in 0..ATTEMPTS {
-        let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
+    let state = &state;
+    let id = &id;
+    let decision = &decision;
+    let principal = &principal;
+    retry_on_conflict(ATTEMPTS, move || async move {
+        let record = state.store.registration(id).await?.ok_or_else(Problem::not_found)?;
         let (queue, owner) =
             state.store.queue_and_partner(&record.registration.customer_key, &record.registration.partner_id).await?;
         let owner = owner.ok_or_else(Problem::internal)?;
@@ -223,45 +229,47 @@ async fn decide(
             &record.registration,
             &record.timers,
             &queue,
-            &decision,
+            decision,
             &owner,
             &actor,
             &state.terms,
             now,
-            fresh_event_id(&state),
+            fresh_event_id(state),
         );
         let change = match change {
             Ok(change) => change,
             // The queue was read after the registration: a decision committed in
             // between can make a decided registration look like a queued one.
             Err(ChangeRefused::NotLead) => {
-                let now_status = state.store.registration(&id).await?.map(|r| r.registration.status);
-                return Err(refused(if now_status == Some(RegistrationStatus::Pending) {
+                let now_status = state.store.registration(id).await?.map(|r| r.registration.status);
+                return Err(Attempt::from(refused(if now_status == Some(RegistrationStatus::Pending) {
                     ChangeRefused::NotLead
                 } else {
                     ChangeRefused::AlreadyDecided
-                }));
+                })));
             }
-            Err(other) => return Err(refused(other)),
+            Err(other) => return Err(refused(other).into()),
         };
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, changed = change.changes.len(), "deal registration decided");
-                return Ok(Json(body(applied(record, &change), None)).into_response());
+                Ok(Json(body(applied(record, &change), None)).into_response())
             }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
-    for _ in 0..ATTEMPTS {
-        let record = state.store.registration(&id).await?.ok_or_else(Problem::not_found)?;
+    let state = &state;
+    let id = &id;
+    let principal = &principal;
+    retry_on_conflict(ATTEMPTS, move || async move {
+        let record = state.store.registration(id).await?.ok_or_else(Problem::not_found)?;
         if principal.partner() != Some(&record.registration.partner_id) {
-            return Err(Problem::not_found());
+            return Err(Attempt::from(Problem::not_found()));
         }
         let queue = state.store.registration_queue(&record.registration.customer_key).await?;
         let change =
@@ -270,11 +278,10 @@ async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id):
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, "deal registration withdrawn");
-                return Ok(Json(body(applied(record, &change), None)).into_response());
+                Ok(Json(body(applied(record, &change), None)).into_response())
             }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }

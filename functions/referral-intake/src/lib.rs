@@ -7,8 +7,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::list::{ListBody, empty, page_request, partner_scope};
 use partnerops_api::problem::ApiResult;
+use partnerops_api::problem::{Attempt, retry_on_conflict};
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
-use partnerops_aws::StoreError;
 use partnerops_aws::store::ReferralQuery;
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, ReferralId};
@@ -41,17 +41,20 @@ async fn submit_referral(
 ) -> ApiResult {
     let partner_id = principal.partner().cloned().ok_or_else(Problem::forbidden)?;
     let submission = ReferralSubmission::parse(draft).map_err(Problem::validation)?;
-    for _ in 0..INTAKE_ATTEMPTS {
+    let state = &state;
+    let submission = &submission;
+    let partner_id = &partner_id;
+    retry_on_conflict(INTAKE_ATTEMPTS, move || async move {
         let now = state.clock.now();
         let standing = state.store.prospect_standing(&submission.prospect_key).await?;
         let ids = IntakeIds {
             referral_id: ReferralId::generate(now, entropy()),
             event_id: EventId::generate(now, entropy()),
         };
-        match decide_referral_intake(submission.clone(), &partner_id, &standing, &state.terms, now, ids) {
+        match decide_referral_intake(submission.clone(), partner_id, &standing, &state.terms, now, ids) {
             IntakeDecision::AlreadyReferred(id) => {
                 let record = state.store.referral(&id).await?.ok_or_else(Problem::internal)?;
-                return Ok((StatusCode::OK, Json(record)).into_response());
+                Ok((StatusCode::OK, Json(record)).into_response())
             }
             IntakeDecision::Accepted(accepted) => match state.store.record_accepted_referral(&accepted).await {
                 Ok(()) => {
@@ -62,20 +65,19 @@ async fn submit_referral(
                         referral: accepted.referral,
                     };
                     let location = format!("/v1/referrals/{}", record.referral.id);
-                    return Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response());
+                    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response())
                 }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             },
             IntakeDecision::Rejected(rejected) => {
                 state.store.record_rejected_referral(&rejected).await?;
                 tracing::info!(referral_id = %rejected.referral.id, reason = rejected.reason.code(), "referral rejected");
-                return Err(Problem::conflict(rejected.reason.code(), rejected.reason.detail())
-                    .with("referral_id", rejected.referral.id.to_string()));
+                Err(Attempt::from(Problem::conflict(rejected.reason.code(), rejected.reason.detail())
+                    .with("referral_id", rejected.referral.id.to_string())))
             }
         }
-    }
-    Err(Problem::unavailable())
+    })
+    .await
 }
 
 async fn get_referral(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {

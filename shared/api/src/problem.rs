@@ -170,3 +170,43 @@ impl From<StoreError> for Problem {
 /// The result type of every route handler: expected outcomes, including
 /// 4xx, are `Problem`s, never panics or opaque errors.
 pub type ApiResult<T = Response> = Result<T, Problem>;
+
+/// Why one attempt at a read-decide-write did not finish: a write lost to a
+/// concurrent one (read again and decide again), or a final answer.
+#[derive(Debug)]
+pub enum Attempt {
+    Conflict,
+    Failed(Problem),
+}
+
+impl From<Problem> for Attempt {
+    fn from(problem: Problem) -> Self {
+        Self::Failed(problem)
+    }
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(_) => Self::Conflict,
+            other => Self::Failed(other.into()),
+        }
+    }
+}
+
+/// Runs `attempt` until it finishes without a write conflict, at most
+/// `attempts` times; a record that keeps changing underneath is 503 `busy`.
+pub async fn retry_on_conflict<T, F, Fut>(attempts: usize, mut attempt: F) -> Result<T, Problem>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Attempt>>,
+{
+    for _ in 0..attempts {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(Attempt::Conflict) => continue,
+            Err(Attempt::Failed(problem)) => return Err(problem),
+        }
+    }
+    Err(Problem::unavailable())
+}
