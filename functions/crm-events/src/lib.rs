@@ -9,7 +9,7 @@ use partnerops_api::problem::ApiResult;
 use partnerops_api::problem::retry_on_conflict;
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
 use partnerops_aws::StoreError;
-use partnerops_aws::store::{CRM_EVENT_SEEN, OpportunityRecord};
+use partnerops_aws::store::OpportunityRecord;
 use partnerops_domain::auth::Role;
 use partnerops_domain::crm::{
     CrmEvent, CrmEventDraft, CrmEventKind, CrmParseError, CrmRefusal, Opportunity, Source, SourceFacts,
@@ -152,7 +152,7 @@ async fn post_event(State(state): State<AppState>, ApiJson(draft): ApiJson<CrmEv
                 )
                 .into_response())
             }
-            Err(StoreError::Conflict(CRM_EVENT_SEEN)) => Ok(duplicate()),
+            Err(StoreError::AlreadyApplied) => Ok(duplicate()),
             Err(e) => Err(e.into()),
         }
     })

@@ -1,20 +1,20 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use notifier::{Notifier, SesEmail, SlackWebhook, SqsQueueControl, Transports, WebhookUrl};
+use partnerops_aws::config::{Env, NotifierSettings};
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
 use std::sync::Arc;
-
-fn required(name: &str) -> anyhow::Result<String> {
-    std::env::var(name).map_err(|_| anyhow::anyhow!("{name} is not set"))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let mut env = Env::from_process();
+    let settings = NotifierSettings::from_env(&mut env);
+    env.finish()?;
     let sdk = load_sdk_config().await;
-    let slack = match std::env::var("SLACK_WEBHOOK_URL").ok().filter(|v| !v.trim().is_empty()) {
-        Some(raw) => Some(Arc::new(SlackWebhook::new(WebhookUrl::parse(&raw)?)?) as Arc<dyn notifier::Transport>),
+    let slack = match &settings.slack_webhook_url {
+        Some(raw) => Some(Arc::new(SlackWebhook::new(WebhookUrl::parse(raw)?)?) as Arc<dyn notifier::Transport>),
         None => {
             tracing::warn!("SLACK_WEBHOOK_URL is empty: Slack notifications are off");
             None
@@ -22,7 +22,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let email =
         Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), config.terms.notifications.from_email.clone()));
-    let retry_base_seconds = std::env::var("NOTIFY_RETRY_BASE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let notifier = Notifier {
         store: Arc::new(DynamoStore::from_sdk_config(&sdk, &config.table_name)),
         terms: Arc::new(config.terms),
@@ -30,10 +29,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         transports: Transports { slack, email },
         queue: Arc::new(SqsQueueControl {
             client: aws_sdk_sqs::Client::new(&sdk),
-            queue_url: required("NOTIFICATION_QUEUE_URL")?,
-            dlq_url: required("NOTIFICATION_DLQ_URL")?,
+            queue_url: settings.queue_url,
+            dlq_url: settings.dlq_url,
         }),
-        retry_base_seconds,
+        retry_base_seconds: settings.retry_base_seconds,
     };
     let notifier = &notifier;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

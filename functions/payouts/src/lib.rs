@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Problem, Route, entropy};
-use partnerops_aws::store::{ExportCursor, ExportRecord, OPEN_SHARDS};
+use partnerops_aws::store::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS};
 use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
@@ -152,14 +152,14 @@ impl Payouts {
             return Err(ExportError::PeriodOpen(period));
         }
         if let Some(existing) = self.store.payout_export(period).await?
-            && existing.state == "done"
+            && existing.state == ExportState::Done
         {
             return Ok((existing, false));
         }
         let fresh = ExportRecord {
             export_id: ExportId::generate(now, entropy()),
             period: period.to_string(),
-            state: "writing".into(),
+            state: ExportState::Writing,
             created_at: now,
             completed_at: None,
             lines: 0,
@@ -168,7 +168,7 @@ impl Payouts {
             files: Vec::new(),
         };
         let mut record = self.store.begin_payout_export(period, &fresh).await?;
-        if record.state == "done" {
+        if record.state == ExportState::Done {
             return Ok((record, false));
         }
         let cutoff = period.cutoff(self.terms.payouts.hold_days);
@@ -234,7 +234,7 @@ impl Payouts {
         self.put(&summary_key, summary).await?;
 
         let totals = export_totals(&groups);
-        record.state = "done".into();
+        record.state = ExportState::Done;
         record.completed_at = Some(now);
         record.lines = written;
         record.files = vec![lines_key, summary_key];
@@ -413,14 +413,14 @@ async fn post_export(Extension(payouts): Extension<Arc<Payouts>>, ApiJson(body):
 async fn get_export(Extension(payouts): Extension<Arc<Payouts>>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
     match payouts.store.payout_export(period).await? {
-        Some(record) if record.state == "done" => Ok(Json(record).into_response()),
+        Some(record) if record.state == ExportState::Done => Ok(Json(record).into_response()),
         _ => Err(Problem::not_found()),
     }
 }
 
 async fn get_lines(Extension(payouts): Extension<Arc<Payouts>>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
-    if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != "done") {
+    if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != ExportState::Done) {
         return Err(Problem::not_found());
     }
     let object =

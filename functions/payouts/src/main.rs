@@ -6,6 +6,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::tower::Service as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use partnerops_api::AppState;
+use partnerops_aws::config::{Env, PayoutsSettings};
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
 use payouts::Payouts;
 use std::sync::Arc;
@@ -14,8 +15,11 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let mut env = Env::from_process();
+    let settings = PayoutsSettings::from_env(&mut env);
+    env.finish()?;
     let sdk = load_sdk_config().await;
-    let bucket = std::env::var("EXPORTS_BUCKET").map_err(|_| anyhow::anyhow!("EXPORTS_BUCKET is not set"))?;
+    let bucket = settings.exports_bucket;
     let store = Arc::new(DynamoStore::from_sdk_config(&sdk, &config.table_name));
     let terms = Arc::new(config.terms);
     let payouts = Arc::new(Payouts {

@@ -159,6 +159,7 @@ impl From<StoreError> for Problem {
                 tracing::warn!(conflict = what, "write conflict not resolved by retries");
                 Problem::unavailable()
             }
+            StoreError::AlreadyApplied => Problem::conflict("already_applied", "This change was applied already."),
             StoreError::Unexpected(e) => {
                 tracing::error!(error = %format!("{e:#}"), "store call failed");
                 Problem::internal()

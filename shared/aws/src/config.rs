@@ -17,10 +17,101 @@ impl Config {
     /// Reads `TABLE_NAME`, `EVENT_BUS_NAME` (default `partnerops`) and the
     /// program terms (see [`program_terms`]).
     pub fn from_env() -> anyhow::Result<Self> {
-        let table_name = std::env::var("TABLE_NAME").context("TABLE_NAME is not set: the DynamoDB table to use")?;
-        let event_bus_name = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "partnerops".to_owned());
-        let terms = program_terms()?;
-        Ok(Self { table_name, event_bus_name, terms })
+        let mut env = Env::from_process();
+        let table_name = env.required("TABLE_NAME", "the DynamoDB table");
+        let event_bus_name = env.optional("EVENT_BUS_NAME").unwrap_or_else(|| "partnerops".to_owned());
+        env.finish()?;
+        Ok(Self { table_name, event_bus_name, terms: program_terms()? })
+    }
+}
+
+/// A function's environment, read once at start-up. Every missing or
+/// malformed variable is collected, so a misconfigured function names all
+/// of them in one error instead of one per deployment.
+/// Where variables come from: the process, or a map in tests.
+type Lookup = Box<dyn Fn(&str) -> Option<String>>;
+
+pub struct Env {
+    lookup: Lookup,
+    problems: Vec<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        Self { lookup: Box::new(lookup), problems: Vec::new() }
+    }
+
+    /// The variable's value, or "" with the variable noted as missing.
+    pub fn required(&mut self, name: &str, what: &str) -> String {
+        match self.optional(name) {
+            Some(value) => value,
+            None => {
+                self.problems.push(format!("{name} ({what}) is not set"));
+                String::new()
+            }
+        }
+    }
+
+    /// The variable's value when it is set and not blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A number, `default` when unset; a value that is not one is noted.
+    pub fn number_or(&mut self, name: &str, default: u64) -> u64 {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
+                self.problems.push(format!("{name} must be a whole number, not {raw:?}"));
+                default
+            }),
+        }
+    }
+
+    /// `Ok` when nothing was missing or malformed, else every problem at once.
+    pub fn finish(self) -> anyhow::Result<()> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("the function's environment is incomplete: {}", self.problems.join("; "))
+        }
+    }
+}
+
+/// The notifier's settings: its queues, Slack and how fast it retries.
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub queue_url: String,
+    pub dlq_url: String,
+    /// `None` turns Slack off (email still goes out).
+    pub slack_webhook_url: Option<String>,
+    pub retry_base_seconds: u32,
+}
+
+impl NotifierSettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        Self {
+            queue_url: env.required("NOTIFICATION_QUEUE_URL", "the queue the notifier reads"),
+            dlq_url: env.required("NOTIFICATION_DLQ_URL", "where undeliverable notifications go"),
+            slack_webhook_url: env.optional("SLACK_WEBHOOK_URL"),
+            retry_base_seconds: u32::try_from(env.number_or("NOTIFY_RETRY_BASE_SECONDS", 30)).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The payouts function's settings.
+#[derive(Debug, Clone)]
+pub struct PayoutsSettings {
+    pub exports_bucket: String,
+}
+
+impl PayoutsSettings {
+    pub fn from_env(env: &mut Env) -> Self {
+        Self { exports_bucket: env.required("EXPORTS_BUCKET", "the bucket payout exports are written to") }
     }
 }
 
@@ -47,4 +138,41 @@ pub fn load_terms(path: &std::path::Path) -> anyhow::Result<ProgramTerms> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read program terms at {} (set PARTNEROPS_PROGRAM)", path.display()))?;
     ProgramTerms::from_toml(&text).with_context(|| format!("invalid program terms in {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Env::from_lookup(move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn every_missing_or_malformed_variable_is_named_at_once() {
+        let mut e = env(&[("NOTIFY_RETRY_BASE_SECONDS", "soon"), ("SLACK_WEBHOOK_URL", "  ")]);
+        let settings = NotifierSettings::from_env(&mut e);
+        assert_eq!(settings.slack_webhook_url, None, "blank is unset");
+        let message = e.finish().unwrap_err().to_string();
+        for name in ["NOTIFICATION_QUEUE_URL", "NOTIFICATION_DLQ_URL", "NOTIFY_RETRY_BASE_SECONDS"] {
+            assert!(message.contains(name), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_complete_environment_reads_through() {
+        let mut e = env(&[
+            ("NOTIFICATION_QUEUE_URL", "q"),
+            ("NOTIFICATION_DLQ_URL", "d"),
+            ("NOTIFY_RETRY_BASE_SECONDS", "5"),
+            ("EXPORTS_BUCKET", "b"),
+        ]);
+        let notifier = NotifierSettings::from_env(&mut e);
+        let payouts = PayoutsSettings::from_env(&mut e);
+        assert!(e.finish().is_ok());
+        assert_eq!((notifier.queue_url.as_str(), notifier.retry_base_seconds), ("q", 5));
+        assert_eq!(payouts.exports_bucket, "b");
+    }
 }

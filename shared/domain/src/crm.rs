@@ -337,7 +337,9 @@ pub struct SourceFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceUpdate {
     pub source: Source,
-    pub from: String,
+    /// The status the write requires the source to still have; `None`: any,
+    /// as long as it exists (a close follows whatever the source became).
+    pub from: Option<String>,
     pub to: String,
     pub opportunity_id: Option<String>,
     pub timer: Option<SlaTimer>,
@@ -428,7 +430,7 @@ pub fn create_opportunity(
     .to_owned();
     let source_update = SourceUpdate {
         source: source.source.clone(),
-        from: source.status.clone(),
+        from: Some(source.status.clone()),
         to,
         opportunity_id: Some(opportunity.id.clone()),
         timer: source.creation_timer.as_ref().and_then(|t| t.meet(event.occurred_at)),
@@ -553,21 +555,16 @@ pub fn apply_to_opportunity(
                 after.attribution = a.clone();
             }
             let (source, from) = match (&opportunity.referral_id, &opportunity.deal_registration_id) {
-                (Some(r), _) => (Source::Referral(r.clone()), "*"),
-                (None, Some(r)) => (Source::Registration(r.clone()), "*"),
+                (Some(r), _) => (Source::Referral(r.clone()), None),
+                (None, Some(r)) => (Source::Registration(r.clone()), None),
                 (None, None) => return Err(CrmRefusal::UnknownOpportunity),
             };
             let outcome_status = match outcome {
                 Outcome::Won => "won",
                 Outcome::Lost => "lost",
             };
-            source_update = Some(SourceUpdate {
-                source,
-                from: from.into(),
-                to: outcome_status.into(),
-                opportunity_id: None,
-                timer: None,
-            });
+            source_update =
+                Some(SourceUpdate { source, from, to: outcome_status.into(), opportunity_id: None, timer: None });
             if *outcome == Outcome::Won {
                 events.push(DomainEvent::new(
                     event_id,

@@ -823,11 +823,12 @@ impl Store for DynamoStore {
                 attribute_names.push(("#k", &key_name));
                 timers.push(timer);
             }
-            let condition = if update.from == "*" {
-                "attribute_exists(PK)"
-            } else {
-                values.insert(":from".to_owned(), s(update.from.clone()));
-                "#status = :from"
+            let condition = match &update.from {
+                None => "attribute_exists(PK)",
+                Some(from) => {
+                    values.insert(":from".to_owned(), s(from.clone()));
+                    "#status = :from"
+                }
             };
             items.push(self.update(key_of(&pk, sk), &expression, Some(condition), attribute_names, values)?);
             names.push("the referral or registration");
@@ -840,7 +841,10 @@ impl Store for DynamoStore {
             items.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
             names.push("the outbox");
         }
-        self.transact(items, &names).await
+        match self.transact(items, &names).await {
+            Err(StoreError::Conflict(CRM_EVENT_SEEN)) => Err(StoreError::AlreadyApplied),
+            other => other,
+        }
     }
 
     async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
@@ -1098,4 +1102,4 @@ mod tests {
     }
 }
 mod payouts;
-pub use payouts::{ExportCursor, ExportRecord, OPEN_SHARDS};
+pub use payouts::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS};

@@ -3,9 +3,9 @@
 
 use super::items::timer_key;
 use super::{
-    ApiKeyRecord, CRM_EVENT_SEEN, DELIVERY_LEASE_SECONDS, DeliveryClaim, DueTimers, IDEMPOTENCY_HOURS,
-    IDEMPOTENCY_LEASE_SECONDS, IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery,
-    ReferralRecord, RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
+    ApiKeyRecord, DELIVERY_LEASE_SECONDS, DeliveryClaim, DueTimers, IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS,
+    IdempotencyBegin, IdempotencyKey, OpportunityRecord, Page, PageRequest, ReferralQuery, ReferralRecord,
+    RegistrationQuery, RegistrationRecord, Store, StoreError, StoredResponse,
 };
 use crate::outbox::outbox_item;
 use crate::store::items::OutboxItem;
@@ -250,7 +250,7 @@ impl Store for MemoryStore {
     async fn apply_crm(&self, change: &CrmChange, now: Timestamp) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.crm_events.get(&change.event_id).is_some_and(|ttl| *ttl > now.unix_seconds()) {
-            return Err(StoreError::Conflict(CRM_EVENT_SEEN));
+            return Err(StoreError::AlreadyApplied);
         }
         let current = state.opportunities.get(&change.opportunity.id).map(|o| o.rev);
         if current != change.opportunity_read_rev {
@@ -263,7 +263,7 @@ impl Store for MemoryStore {
                     state.registrations.get(id).map(|r| r.registration.status.as_str().to_owned())
                 }
             };
-            if status.is_none() || (update.from != "*" && status.as_deref() != Some(update.from.as_str())) {
+            if status.is_none() || update.from.as_ref().is_some_and(|from| status.as_ref() != Some(from)) {
                 return Err(StoreError::Conflict("the referral or registration"));
             }
         }

@@ -6,7 +6,7 @@ mod dynamo;
 pub mod items;
 mod memory;
 
-pub use dynamo::{DynamoStore, ExportCursor, ExportRecord, OPEN_SHARDS};
+pub use dynamo::{DynamoStore, ExportCursor, ExportRecord, ExportState, OPEN_SHARDS};
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;
@@ -37,6 +37,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("cursor is not valid for this list")]
     InvalidCursor,
+    /// The CRM event was applied already (it is delivered at least once).
+    #[error("the CRM event was applied already")]
+    AlreadyApplied,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -268,8 +271,8 @@ pub trait Store: Send + Sync {
     async fn idempotency_abandon(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
 }
 
-/// The `Conflict` name that means a CRM event was already processed.
-pub const CRM_EVENT_SEEN: &str = "the CRM event";
+/// The item name of a CRM event's dedupe record in `apply_crm`'s write.
+pub(crate) const CRM_EVENT_SEEN: &str = "the CRM event";
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_HOURS: i64 = 24;

@@ -73,7 +73,7 @@ fn apply(change: &CrmChange, d: CrmEventDraft) -> Result<Option<CrmChange>, CrmR
 fn creation_links_meets_the_referral_timer_and_starts_the_notes_timer() {
     let change = opened();
     let update = change.source_update.clone().unwrap();
-    assert_eq!((update.from.as_str(), update.to.as_str()), ("received", "opportunity_created"));
+    assert_eq!((update.from.as_deref(), update.to.as_str()), (Some("received"), "opportunity_created"));
     let met = update.timer.unwrap();
     assert_eq!(met.status, SlaStatus::Met);
     assert_eq!(met.met_at, Some(at("2026-11-22T10:00:00Z")));

@@ -63,13 +63,31 @@ struct LineItem {
 #[derive(Debug, Clone)]
 pub struct ExportCursor(Item);
 
+/// Where an export stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportState {
+    /// Lines are being moved and files written; a retry resumes it.
+    Writing,
+    /// The files are in the bucket and the totals are final.
+    Done,
+}
+
+impl ExportState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Writing => "writing",
+            Self::Done => "done",
+        }
+    }
+}
+
 /// A payout export as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
     pub export_id: partnerops_domain::id::ExportId,
     pub period: String,
-    /// `writing` until the files are in the bucket, then `done`.
-    pub state: String,
+    pub state: ExportState,
     pub created_at: Timestamp,
     #[serde(default)]
     pub completed_at: Option<Timestamp>,
@@ -285,7 +303,7 @@ impl DynamoStore {
                 item,
                 "#export.#state = :writing",
                 vec![("#export", "export"), ("#state", "state")],
-                HashMap::from([(":writing".to_owned(), s("writing"))]),
+                HashMap::from([(":writing".to_owned(), s(ExportState::Writing.as_str()))]),
             )?,
             self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?,
         ];
