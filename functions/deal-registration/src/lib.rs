@@ -107,15 +107,11 @@ async fn submit(
                 let position = position(state, &record).await?;
                 Ok(Json(body(record, position)).into_response())
             }
-            SubmissionOutcome::Rejected(recorded) => {
+            SubmissionOutcome::Rejected(recorded, refusal) => {
                 state.store.record_registration(&recorded).await?;
-                let code = recorded.registration.reason.clone().unwrap_or_default();
-                let detail = match code.as_str() {
-                    "existing_customer" => "This customer is already a customer.",
-                    _ => "This customer is covered by another partner's approved registration.",
-                };
                 Err(Attempt::from(
-                    Problem::conflict(&code, detail).with("registration_id", recorded.registration.id.to_string())
+                    Problem::conflict(refusal.code(), refusal.detail())
+                        .with("registration_id", recorded.registration.id.to_string()),
                 ))
             }
             SubmissionOutcome::Accepted(recorded) => match state.store.record_registration(&recorded).await {

@@ -297,14 +297,39 @@ pub struct Recorded {
     pub watch: Option<ExpiryWatch>,
 }
 
+/// Why a submission was refused and stored as `rejected` (SPEC §6, checks 2–3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionRefusal {
+    ExistingCustomer,
+    AlreadyRegistered,
+}
+
+impl SubmissionRefusal {
+    /// The problem code, also stored as the registration's `reason`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ExistingCustomer => "existing_customer",
+            Self::AlreadyRegistered => "already_registered",
+        }
+    }
+
+    /// What the partner is told; it never names the other partner.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::ExistingCustomer => "This customer is already a customer.",
+            Self::AlreadyRegistered => "This customer is covered by another partner's approved registration.",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionOutcome {
     /// 403 `not_certified`: nothing is stored.
     NotCertified,
     /// 200: this partner already holds a pending or approved registration.
     Existing(RegistrationId),
-    /// 409 with the stored rejection (`existing_customer`, `already_registered`).
-    Rejected(Box<Recorded>),
+    /// 409 with the stored rejection.
+    Rejected(Box<Recorded>, SubmissionRefusal),
     /// 201: leads the queue (pending, or approved automatically) or waits in it.
     Accepted(Box<Recorded>),
 }
@@ -390,27 +415,30 @@ pub fn decide_submission(
     let [first_event, second_event] = ids.event_ids;
     let protection = queue.protection_at(now);
     let rejection = if standing.existing_customer {
-        Some("existing_customer")
+        Some(SubmissionRefusal::ExistingCustomer)
     } else if protection.is_some_and(|p| p.partner_id != partner.id) {
-        Some("already_registered")
+        Some(SubmissionRefusal::AlreadyRegistered)
     } else {
         None
     };
-    if let Some(reason) = rejection {
+    if let Some(refusal) = rejection {
         registration.status = RegistrationStatus::Rejected;
-        registration.reason = Some(reason.to_owned());
+        registration.reason = Some(refusal.code().to_owned());
         registration.decided_by = Some(SYSTEM_ACTOR.to_owned());
         registration.decided_at = Some(now);
         let audit = audit(&registration, SYSTEM_ACTOR, None, now);
         let event = registration_event(&registration, first_event, now, true);
-        return SubmissionOutcome::Rejected(Box::new(Recorded {
-            registration,
-            audit,
-            timer: None,
-            events: vec![event],
-            queue_write: None,
-            watch: None,
-        }));
+        return SubmissionOutcome::Rejected(
+            Box::new(Recorded {
+                registration,
+                audit,
+                timer: None,
+                events: vec![event],
+                queue_write: None,
+                watch: None,
+            }),
+            refusal,
+        );
     }
     if let Some(own) = protection.filter(|p| p.partner_id == partner.id) {
         return SubmissionOutcome::Existing(own.registration_id.clone());

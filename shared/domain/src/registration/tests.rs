@@ -95,14 +95,18 @@ fn uncertified_partners_are_refused_before_anything_else() {
 fn existing_customers_and_protected_customers_are_rejected() {
     let alpha = partner("alpha", "gold", true);
     let standing = CustomerStanding { existing_customer: true, ..Default::default() };
-    let SubmissionOutcome::Rejected(r) = submit(&alpha, &standing, "100.00", 1) else { panic!() };
+    let SubmissionOutcome::Rejected(r, refusal) = submit(&alpha, &standing, "100.00", 1) else { panic!() };
+    assert_eq!(refusal, SubmissionRefusal::ExistingCustomer);
     assert_eq!(r.registration.reason.as_deref(), Some("existing_customer"));
     assert_eq!(r.registration.status, RegistrationStatus::Rejected);
 
     let beta = partner("beta", "platinum", true);
     let approved = accepted(submit(&beta, &CustomerStanding::default(), "100.00", 2));
     assert_eq!(approved.registration.status, RegistrationStatus::Approved);
-    let SubmissionOutcome::Rejected(r) = submit(&alpha, &standing_after(&approved), "100.00", 3) else { panic!() };
+    let SubmissionOutcome::Rejected(r, refusal) = submit(&alpha, &standing_after(&approved), "100.00", 3) else {
+        panic!()
+    };
+    assert_eq!(refusal, SubmissionRefusal::AlreadyRegistered);
     assert_eq!(r.registration.reason.as_deref(), Some("already_registered"));
     assert_eq!(
         submit(&beta, &standing_after(&approved), "5.00", 4),
