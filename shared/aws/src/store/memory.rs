@@ -186,6 +186,12 @@ fn timer_condition_holds(state: &State, timer: &SlaTimer) -> bool {
     }
 }
 
+/// The status a CRM change moves its referral or registration to.
+enum SourceStatus {
+    Referral(ReferralStatus),
+    Registration(RegistrationStatus),
+}
+
 /// A status as the store writes it: DynamoDB takes the string as it is, and a
 /// value no reader can decode would make the record unreadable, so it is an
 /// error here rather than silently kept as before.
@@ -267,6 +273,15 @@ impl Store for MemoryStore {
                 return Err(StoreError::Conflict("the referral or registration"));
             }
         }
+        // Decoded before anything is written: a status no reader could decode
+        // changes nothing.
+        let source_status = match &change.source_update {
+            Some(update) => Some(match &update.source {
+                Source::Referral(_) => SourceStatus::Referral(status_of(&update.to)?),
+                Source::Registration(_) => SourceStatus::Registration(status_of(&update.to)?),
+            }),
+            None => None,
+        };
         let source_timer = change.source_update.as_ref().and_then(|u| u.timer.as_ref());
         if !change.changed_timers.iter().chain(source_timer).all(|t| timer_condition_holds(&state, t)) {
             return Err(StoreError::Conflict("an SLA timer"));
@@ -278,9 +293,8 @@ impl Store for MemoryStore {
             put_timer(&mut state, timer);
         }
         if let Some(update) = &change.source_update {
-            match &update.source {
-                Source::Referral(id) => {
-                    let status: ReferralStatus = status_of(&update.to)?;
+            match (&update.source, source_status) {
+                (Source::Referral(id), Some(SourceStatus::Referral(status))) => {
                     if let Some(record) = state.referrals.get_mut(id) {
                         record.referral.status = status;
                         if update.opportunity_id.is_some() {
@@ -289,8 +303,7 @@ impl Store for MemoryStore {
                         record.referral.updated_at = now;
                     }
                 }
-                Source::Registration(id) => {
-                    let status: RegistrationStatus = status_of(&update.to)?;
+                (Source::Registration(id), Some(SourceStatus::Registration(status))) => {
                     if let Some(record) = state.registrations.get_mut(id) {
                         record.registration.status = status;
                         if update.opportunity_id.is_some() {
@@ -299,6 +312,7 @@ impl Store for MemoryStore {
                         record.registration.updated_at = now;
                     }
                 }
+                _ => {}
             }
             if let Some(timer) = &update.timer {
                 put_timer(&mut state, timer);
