@@ -12,6 +12,7 @@ use axum::http::Request;
 use partnerops_api::AppState;
 use partnerops_aws::metrics::CallCounter;
 use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher, outbox_item};
+use partnerops_aws::store::ports::*;
 use partnerops_aws::store::{DeliveryClaim, IdempotencyBegin, IdempotencyKey, MemoryStore, StoredResponse};
 use partnerops_aws::{DynamoStore, Store, StoreError};
 use partnerops_domain::Timestamp;

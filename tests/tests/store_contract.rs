@@ -10,12 +10,21 @@
 use axum::body::Body;
 use axum::http::{Method, Request};
 use partnerops_api::{AppState, build_router};
-use partnerops_aws::store::{ApiKeyRecord, IdempotencyBegin, IdempotencyKey, StoredResponse};
+use partnerops_aws::objects::MemoryObjects;
+use partnerops_aws::store::{
+    ApiKeyRecord, DeliveryClaim, ExportCursor, ExportRecord, ExportState, IdempotencyBegin, IdempotencyKey,
+    OPEN_SHARDS, PageRequest, ReferralQuery, RegistrationQuery, StoredResponse,
+};
 use partnerops_aws::{Clock, FixedClock, MemoryStore, Store, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{NewApiKey, Role};
+use partnerops_domain::event::{DomainEvent, EventPayload};
+use partnerops_domain::id::{Entropy, EventId, ExportId};
 use partnerops_domain::partner::PartnerId;
+use partnerops_domain::payout::Period;
+use partnerops_domain::registration::{ExpiryStep, sweep_expiry};
 use partnerops_e2e::{TestStack, referral, registration, terms_options};
+use payouts::Payouts;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
@@ -26,14 +35,25 @@ const START: &str = "2026-11-22T10:00:00Z";
 /// A store behind the API routers, with a clock the scenario moves.
 struct Twin {
     store: Arc<dyn Store>,
+    /// The payouts function over the same store, with its files in memory.
+    payouts: Payouts,
+    files: Arc<MemoryObjects>,
     clock: FixedClock,
     router: axum::Router,
     admin: String,
 }
 
 impl Twin {
-    async fn new(store: Arc<dyn Store>) -> Self {
+    async fn new<S: Store + 'static>(concrete: Arc<S>) -> Self {
+        let store: Arc<dyn Store> = concrete.clone();
         let clock = FixedClock::new(Timestamp::parse(START).unwrap());
+        let files = Arc::new(MemoryObjects::default());
+        let payouts = Payouts {
+            store: concrete,
+            files: files.clone(),
+            terms: Arc::new(terms_options().terms),
+            clock: Arc::new(clock.clone()),
+        };
         let state = AppState::new(store.clone(), Arc::new(clock.clone()), Arc::new(terms_options().terms));
         let routes = partnerops_devstack::api_routes()
             .into_iter()
@@ -43,7 +63,7 @@ impl Twin {
         let router = build_router(routes, state);
         let admin = NewApiKey::generate(rand_key());
         Self::register(&*store, &admin, Role::Admin, None).await;
-        Self { store, clock, router, admin: admin.plaintext }
+        Self { store, payouts, files, clock, router, admin: admin.plaintext }
     }
 
     async fn register(store: &dyn Store, key: &NewApiKey, role: Role, partner: Option<&str>) {
@@ -257,4 +277,320 @@ async fn idempotency_leases_and_mismatches() {
     })
     .await;
     assert_eq!(observed, json!(["Started", "InProgress", "Mismatch", "Started", "true", "Mismatch"]));
+}
+
+fn outcome<T: std::fmt::Debug>(result: Result<T, StoreError>) -> Value {
+    match result {
+        Ok(value) => json!(format!("{value:?}")),
+        Err(StoreError::Conflict(what)) => json!(format!("conflict: {what}")),
+        Err(e) => json!(format!("error: {e}")),
+    }
+}
+
+#[tokio::test]
+async fn delivery_claims_hold_a_lease_and_a_send_is_final() {
+    let observed = on_both(|t| async move {
+        let now = t.clock.now();
+        let (event, slack) = ("evt_1", "slack#ops");
+        let mut seen = vec![
+            outcome(t.store.claim_delivery(event, slack, now).await),
+            outcome(t.store.claim_delivery(event, slack, now.plus(chrono::Duration::seconds(119))).await),
+            // A claim whose holder died is taken over once its lease ends.
+            outcome(t.store.claim_delivery(event, slack, now.plus(chrono::Duration::seconds(121))).await),
+        ];
+        t.store.release_delivery(event, slack).await.unwrap();
+        seen.push(outcome(t.store.claim_delivery(event, slack, now).await));
+        t.store.delivery_sent(event, slack, now).await.unwrap();
+        // A release after the send never forgets it.
+        t.store.release_delivery(event, slack).await.unwrap();
+        seen.push(outcome(t.store.claim_delivery(event, slack, now.plus(chrono::Duration::days(1))).await));
+        // Each (event, delivery) is its own record.
+        seen.push(outcome(t.store.claim_delivery(event, "email#a@example.com", now).await));
+        seen.push(outcome(t.store.claim_delivery("evt_2", slack, now).await));
+        json!(seen)
+    })
+    .await;
+    let expected: Vec<String> = [
+        DeliveryClaim::Claimed,
+        DeliveryClaim::InFlight,
+        DeliveryClaim::Claimed,
+        DeliveryClaim::Claimed,
+        DeliveryClaim::Sent,
+        DeliveryClaim::Claimed,
+        DeliveryClaim::Claimed,
+    ]
+    .iter()
+    .map(|c| format!("{c:?}"))
+    .collect();
+    assert_eq!(observed, json!(expected));
+}
+
+#[tokio::test]
+async fn keys_partners_and_certifications_are_conditional_writes() {
+    let observed = on_both(|t| async move {
+        let key = NewApiKey::generate(rand_key());
+        Twin::register(&*t.store, &key, Role::Finance, None).await;
+        let record = t.store.api_key(&key.key_id).await.unwrap().unwrap();
+        let duplicate = t.store.put_api_key(&record).await;
+        let first = t.clock.now();
+        let revoked = t.store.revoke_api_key(&key.key_id, first).await.unwrap();
+        let again = t.store.revoke_api_key(&key.key_id, first.plus(chrono::Duration::hours(1))).await.unwrap();
+        let kept = t.store.api_key(&key.key_id).await.unwrap().unwrap().revoked_at == Some(first);
+        let missing = NewApiKey::generate(rand_key());
+        let revoke_missing = t.store.revoke_api_key(&missing.key_id, first).await.unwrap();
+
+        t.partner("alpha").await;
+        let id = PartnerId::parse("alpha").unwrap();
+        let partner = t.store.partner(&id).await.unwrap().unwrap();
+        let create_again = t.store.create_partner(&partner).await.unwrap();
+        let stale = t.store.update_partner(&partner, partner.updated_at.plus(chrono::Duration::seconds(-1))).await;
+        let fresh = t.store.update_partner(&partner, partner.updated_at).await;
+        let certifications = t.store.certifications(&id).await.unwrap();
+        let stale_cert = t
+            .store
+            .add_certification(&certifications[0], &partner, partner.updated_at.plus(chrono::Duration::seconds(-1)))
+            .await;
+        json!({
+            "duplicate_key": conflict_name(duplicate),
+            "revoked": [revoked, again, kept, revoke_missing],
+            "create_again": create_again,
+            "stale_update": conflict_name(stale),
+            "fresh_update": conflict_name(fresh),
+            "certifications": certifications.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "stale_certification": conflict_name(stale_cert),
+        })
+    })
+    .await;
+    assert_eq!(
+        observed,
+        json!({
+            "duplicate_key": "the API key",
+            "revoked": [true, true, true, false],
+            "create_again": false,
+            "stale_update": "the partner",
+            "fresh_update": "ok",
+            "certifications": ["deal_registration"],
+            "stale_certification": "the partner",
+        })
+    );
+}
+
+#[tokio::test]
+async fn lists_page_newest_first_per_partner_and_cursors_stay_in_their_list() {
+    let observed = on_both(|t| async move {
+        let alpha = t.partner("alpha").await;
+        let beta = t.partner("beta").await;
+        let mut referrals = Vec::new();
+        for (n, key) in [&alpha, &beta, &alpha, &alpha, &beta].into_iter().enumerate() {
+            t.advance(1);
+            let (status, body) = t.post("/v1/referrals", key, referral(&format!("prospect{n}.com"))).await;
+            assert_eq!(status, 201, "{body}");
+            referrals.push(body["id"].as_str().unwrap().to_owned());
+        }
+        let alpha_id = PartnerId::parse("alpha").unwrap();
+        let mut pages = Vec::new();
+        let mut cursor = None;
+        loop {
+            let query = ReferralQuery { partner_id: Some(alpha_id.clone()), status: None };
+            let page = t.store.referrals(&query, &PageRequest { limit: 2, cursor: cursor.clone() }).await.unwrap();
+            let ids: Vec<usize> = page
+                .items
+                .iter()
+                .map(|r| referrals.iter().position(|id| *id == r.referral.id.to_string()).unwrap())
+                .collect();
+            pages.push(ids);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let all = t.store.referrals(&ReferralQuery::default(), &PageRequest { limit: 10, cursor: None }).await.unwrap();
+        // The first page of alpha's list, then its cursor on the list of everyone.
+        let first = t
+            .store
+            .referrals(
+                &ReferralQuery { partner_id: Some(alpha_id.clone()), status: None },
+                &PageRequest { limit: 1, cursor: None },
+            )
+            .await
+            .unwrap();
+        let crossed = t
+            .store
+            .referrals(&ReferralQuery::default(), &PageRequest { limit: 1, cursor: first.next_cursor.clone() })
+            .await;
+        let registrations = t
+            .store
+            .registrations(&RegistrationQuery::default(), &PageRequest { limit: 10, cursor: None })
+            .await
+            .unwrap();
+        json!({
+            "alpha_pages": pages,
+            "everyone": all.items.len(),
+            "everyone_more": all.next_cursor.is_some(),
+            "crossed_cursor": matches!(crossed, Err(StoreError::InvalidCursor)),
+            "registrations": registrations.items.len(),
+        })
+    })
+    .await;
+    assert_eq!(
+        observed,
+        json!({ "alpha_pages": [[3, 2], [0]], "everyone": 5, "everyone_more": false, "crossed_cursor": true, "registrations": 0 })
+    );
+}
+
+#[tokio::test]
+async fn history_and_expiry_notices_follow_their_revisions() {
+    let observed = on_both(|t| async move {
+        let alpha = t.partner("alpha").await;
+        let cm = t.key(Role::ChannelManager, None).await;
+        let (_, registered) = t.post("/v1/deal-registrations", &alpha, registration("globex.com", "900000.00")).await;
+        let id = registered["id"].as_str().unwrap().to_owned();
+        let decided =
+            t.post(&format!("/v1/deal-registrations/{id}/decision"), &cm, json!({ "decision": "approve" })).await;
+        assert_eq!(decided.0, 200, "{}", decided.1);
+        let registration_id = partnerops_domain::id::RegistrationId::parse(&id).unwrap();
+        let history = t.store.registration_history(&registration_id).await.unwrap();
+        // The watch as the sweep sees it when the expiry notice is due.
+        let due = t.store.due_timers(t.clock.now().plus(chrono::Duration::days(85))).await.unwrap();
+        let watch = due.expiries.iter().find(|w| w.registration_id == registration_id).cloned().unwrap();
+        let notice_at = watch.notice_at;
+        let step = sweep_expiry(&watch, notice_at, EventId::generate(notice_at, Entropy(7))).unwrap();
+        let ExpiryStep::Notice(after, event) = step else { panic!("expected the expiry notice") };
+        let first = t.store.record_expiry_notice(&watch, &after, &event).await;
+        let second = t.store.record_expiry_notice(&watch, &after, &event).await;
+        let later = t.store.due_timers(notice_at).await.unwrap();
+        json!({
+            "history": history.iter().map(|a| format!("{:?}", a.to)).collect::<Vec<_>>(),
+            "first_notice": conflict_name(first),
+            "repeated_notice": conflict_name(second),
+            "notified": later.expiries.iter().find(|w| w.registration_id == registration_id).map(|w| w.notified_at.is_some()),
+        })
+    })
+    .await;
+    assert_eq!(observed["first_notice"], json!("ok"), "{observed}");
+    assert_eq!(observed["repeated_notice"], json!("the expiry watch"), "{observed}");
+    // Submitted and approved at one instant: still listed in the order they happened.
+    assert_eq!(observed["history"], json!(["Pending", "Approved"]), "{observed}");
+}
+
+fn deal_closed(opportunity: &str, at: &str, partners: &[(&str, u32)]) -> DomainEvent {
+    let occurred = Timestamp::parse(at).unwrap();
+    let attribution: Vec<Value> = partners
+        .iter()
+        .enumerate()
+        .map(|(n, (p, bps))| {
+            json!({ "partner_id": p, "role": if n == 0 { "sourced" } else { "influenced" }, "share_bps": bps })
+        })
+        .collect();
+    let closed = serde_json::from_value(json!({
+        "opportunity_id": opportunity, "referral_id": null, "deal_registration_id": null,
+        "prospect_key": format!("{opportunity}.example"), "motion": "referral",
+        "amount": { "amount": "100000.00", "currency": "USD" }, "closed_at": at, "attribution": attribution,
+    }))
+    .unwrap();
+    DomainEvent::new(EventId::generate(occurred, Entropy(1)), occurred, EventPayload::DealClosed(closed))
+}
+
+#[tokio::test]
+async fn payout_ledgers_lines_and_export_passes_agree() {
+    let observed = on_both(|t| async move {
+        t.partner("alpha").await;
+        t.partner("beta").await;
+        let mut seen = serde_json::Map::new();
+        let mut applied = Vec::new();
+        for n in 0..12 {
+            let event = deal_closed(&format!("006-{n:02}"), "2026-10-05T12:00:00Z", &[("alpha", 6000), ("beta", 4000)]);
+            applied.push(t.payouts.apply(&event).await.unwrap());
+            // A redelivered close changes nothing.
+            applied.push(t.payouts.apply(&event).await.unwrap());
+        }
+        seen.insert("lines_applied".into(), json!(applied));
+        let (ledger, lines) = t.store.payout_ledger("006-00").await.unwrap();
+        // The ledger moved on: a write from the version before loses, and so
+        // does a line that exists already.
+        let stale = t.store.save_payout_ledger(ledger.version - 1, &ledger, &[]).await;
+        let duplicate = t.store.save_payout_ledger(ledger.version, &ledger, &lines[..1]).await;
+        let fresh = t.store.save_payout_ledger(0, &ledger, &[]).await;
+        seen.insert("ledger_writes".into(), json!([conflict_name(stale), conflict_name(duplicate), conflict_name(fresh)]));
+
+        let period = Period::parse("2026-10").unwrap();
+        let cutoff = period.cutoff(t.payouts.terms.payouts.hold_days);
+        let mut open = 0;
+        for shard in 0..OPEN_SHARDS {
+            let mut after: Option<String> = None;
+            loop {
+                let (page, next) = t.store.open_payout_page(cutoff, shard, after.as_deref()).await.unwrap();
+                open += page.len();
+                match next {
+                    Some(key) => after = Some(key),
+                    None => break,
+                }
+            }
+        }
+        seen.insert("open_before".into(), json!(open));
+        // Another period cannot take a line this one exported.
+        let other = Period::parse("2026-09").unwrap();
+        t.store.mark_payout_lines_exported(period, &lines[..1]).await.unwrap();
+        let again = t.store.mark_payout_lines_exported(period, &lines[..1]).await;
+        let taken = t.store.mark_payout_lines_exported(other, &lines[..1]).await;
+        seen.insert("marks".into(), json!([conflict_name(again), conflict_name(taken)]));
+
+        t.clock.set(Timestamp::parse("2026-11-20T00:00:00Z").unwrap());
+        let (record, created) = t.payouts.export(period).await.unwrap();
+        let (repeat, created_again) = t.payouts.export(period).await.unwrap();
+        let mut exported = Vec::new();
+        let mut cursor: Option<ExportCursor> = None;
+        loop {
+            let (page, next) = t.store.exported_payout_page(period, cursor).await.unwrap();
+            exported.extend(page.into_iter().map(|l| (l.partner_id.to_string(), l.amount)));
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let finished_again = t
+            .store
+            .finish_payout_export(period, &record, &deal_closed("006-x", "2026-11-20T00:00:00Z", &[("alpha", 10000)]))
+            .await;
+        let begun = ExportRecord {
+            export_id: ExportId::generate(t.clock.now(), Entropy(2)),
+            period: "2026-09".into(),
+            state: ExportState::Writing,
+            created_at: t.clock.now(),
+            completed_at: None,
+            lines: 0,
+            groups: Vec::new(),
+            totals: Vec::new(),
+            files: Vec::new(),
+        };
+        let first_begin = t.store.begin_payout_export(other, &begun).await.unwrap();
+        let second = ExportRecord { export_id: ExportId::generate(t.clock.now(), Entropy(3)), ..begun.clone() };
+        let second_begin = t.store.begin_payout_export(other, &second).await.unwrap();
+        let lines_csv = String::from_utf8(t.files.object("exports/payouts/2026-10/lines.csv").unwrap()).unwrap();
+        seen.insert("export".into(), json!({
+            "created": [created, created_again],
+            "same_record": repeat.export_id == record.export_id,
+            "lines": record.lines,
+            "totals": record.totals,
+            "exported": exported,
+            "finish_again": conflict_name(finished_again),
+            "begin_keeps_the_first": first_begin.export_id == begun.export_id && second_begin.export_id == begun.export_id,
+            "csv_rows": lines_csv.lines().count(),
+        }));
+        Value::Object(seen)
+    })
+    .await;
+    // Referral deals pay their sourcing partner only (one line each).
+    assert_eq!(
+        observed["lines_applied"],
+        json!([1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0])
+    );
+    assert_eq!(observed["ledger_writes"], json!(["the deal's ledger", "a payout line", "the deal's ledger"]));
+    assert_eq!(observed["open_before"], json!(12));
+    assert_eq!(observed["marks"], json!(["ok", "a payout line"]));
+    assert_eq!(observed["export"]["lines"], json!(12), "{observed}");
+    assert_eq!(observed["export"]["csv_rows"], json!(13), "a header and 12 lines: {observed}");
+    assert_eq!(observed["export"]["finish_again"], json!("the export"));
+    assert_eq!(observed["export"]["begin_keeps_the_first"], json!(true));
+    assert_eq!(observed["export"]["created"], json!([true, false]));
 }

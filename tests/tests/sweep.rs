@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use partnerops_aws::DynamoStore;
 use partnerops_aws::store::items::SlaTimerItem;
-use partnerops_aws::{DynamoStore, Store};
+use partnerops_aws::store::ports::*;
 use partnerops_domain::Timestamp;
 use partnerops_domain::id::{Entropy, EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;

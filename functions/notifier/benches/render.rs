@@ -9,7 +9,8 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use notifier::{Notifier, SesEmail, SlackWebhook, Transports, WebhookUrl};
-use partnerops_aws::{FixedClock, MemoryStore, Store};
+use partnerops_aws::store::ports::*;
+use partnerops_aws::{FixedClock, MemoryStore};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::{DomainEvent, EventPayload, SlaSignalled};
 use partnerops_domain::id::{Entropy, EventId};
@@ -90,7 +91,7 @@ fn bench_throughput(c: &mut Criterion) {
             clock: Arc::new(FixedClock::new(at("2026-11-22T12:30:00Z"))),
             transports: Transports {
                 slack: Some(Arc::new(SlackWebhook::new(WebhookUrl::parse(&format!("{slack}/hook")).unwrap()).unwrap())),
-                email: Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), "partnerops@example.com")),
+                email: Arc::new(SesEmail::from_sdk_config(&sdk, "partnerops@example.com")),
             },
             queue: Arc::new(NoQueue),
             retry_base_seconds: 30,

@@ -8,17 +8,16 @@
 //! letter (a permanent failure such as a 4xx: the message is moved to the
 //! DLQ with the reason, and logged). One message never fails its batch.
 
-pub mod transport;
-
-use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt as _;
-use partnerops_aws::{Clock, Store};
+use partnerops_aws::Clock;
+pub use partnerops_aws::notify::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
+pub use partnerops_aws::queue::{QueueControl, SqsQueueControl};
+use partnerops_aws::store::{Deliveries, Partners};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::notify::{Channel, Notification, notifications, partner_of};
 use partnerops_domain::terms::ProgramTerms;
 use std::sync::Arc;
-pub use transport::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
 
 /// The template's queue this function consumes.
 pub const QUEUE: &str = "NotificationQueue";
@@ -33,50 +32,6 @@ pub const CONCURRENCY: usize = 10;
 /// The longest a message is kept invisible before its next try (SQS allows 12 h).
 pub const MAX_DELAY_SECONDS: u32 = 900;
 
-/// What the notifier does with the queue besides reading it.
-#[async_trait]
-pub trait QueueControl: Send + Sync {
-    /// Makes a received message visible again after `seconds`.
-    async fn delay(&self, receipt_handle: &str, seconds: u32) -> anyhow::Result<()>;
-    /// Moves a message that can never succeed to the dead-letter queue.
-    async fn dead_letter(&self, body: &str, reason: &str) -> anyhow::Result<()>;
-}
-
-pub struct SqsQueueControl {
-    pub client: aws_sdk_sqs::Client,
-    pub queue_url: String,
-    pub dlq_url: String,
-}
-
-#[async_trait]
-impl QueueControl for SqsQueueControl {
-    async fn delay(&self, receipt_handle: &str, seconds: u32) -> anyhow::Result<()> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(i32::try_from(seconds).unwrap_or(i32::MAX))
-            .send()
-            .await?;
-        Ok(())
-    }
-
-    async fn dead_letter(&self, body: &str, reason: &str) -> anyhow::Result<()> {
-        let reason_attr = aws_sdk_sqs::types::MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(reason.chars().take(1000).collect::<String>())
-            .build()?;
-        self.client
-            .send_message()
-            .queue_url(&self.dlq_url)
-            .message_body(body)
-            .message_attributes("failure_reason", reason_attr)
-            .send()
-            .await?;
-        Ok(())
-    }
-}
-
 /// The transports the notifier sends through; Slack is off when no webhook
 /// is configured.
 #[derive(Clone)]
@@ -85,8 +40,14 @@ pub struct Transports {
     pub email: Arc<dyn Transport>,
 }
 
+/// What the notifier reads and writes: its delivery records, and the
+/// partners it addresses.
+pub trait NotifierStore: Deliveries + Partners {}
+
+impl<T: Deliveries + Partners + ?Sized> NotifierStore for T {}
+
 pub struct Notifier {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn NotifierStore>,
     pub terms: Arc<ProgramTerms>,
     pub clock: Arc<dyn Clock>,
     pub transports: Transports,

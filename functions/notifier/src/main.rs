@@ -20,18 +20,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             None
         }
     };
-    let email =
-        Arc::new(SesEmail::new(aws_sdk_sesv2::Client::new(&sdk), config.terms.notifications.from_email.clone()));
+    let email = Arc::new(SesEmail::from_sdk_config(&sdk, config.terms.notifications.from_email.clone()));
     let notifier = Notifier {
         store: Arc::new(DynamoStore::from_sdk_config(&sdk, &config.table_name)),
         terms: Arc::new(config.terms),
         clock: Arc::new(SystemClock),
         transports: Transports { slack, email },
-        queue: Arc::new(SqsQueueControl {
-            client: aws_sdk_sqs::Client::new(&sdk),
-            queue_url: settings.queue_url,
-            dlq_url: settings.dlq_url,
-        }),
+        queue: Arc::new(SqsQueueControl::from_sdk_config(&sdk, settings.queue_url, settings.dlq_url)),
         retry_base_seconds: settings.retry_base_seconds,
     };
     let notifier = &notifier;

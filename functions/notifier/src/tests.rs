@@ -1,4 +1,5 @@
 use super::*;
+use async_trait::async_trait;
 use partnerops_aws::{FixedClock, MemoryStore};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::{EventPayload, SlaSignalled};

@@ -10,8 +10,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
-    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&sdk), &config.event_bus_name);
-    let ledger = DynamoOutboxLedger::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+    let publisher = EventBridgePublisher::from_sdk_config(&sdk, &config.event_bus_name);
+    let ledger = DynamoOutboxLedger::from_sdk_config(&sdk, &config.table_name);
     let publisher = &publisher;
     let ledger = &ledger;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| async move {

@@ -10,8 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Problem, Route, entropy};
-use partnerops_aws::store::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS};
-use partnerops_aws::{Clock, DynamoStore, Store, StoreError};
+use partnerops_aws::objects::{ObjectWriter, Objects};
+use partnerops_aws::store::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, Partners, Payouts as Ledger};
+use partnerops_aws::{Clock, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
 use partnerops_domain::event::{DomainEvent, EventPayload, PayoutExportReady};
@@ -35,17 +36,21 @@ pub const SCHEDULE: &str = "cron(0 2 1 * ? *)";
 const ATTEMPTS: usize = 8;
 /// Reads of the export index before giving up on it catching up.
 const INDEX_ATTEMPTS: u64 = 6;
-/// S3 multipart part size: lines.csv is uploaded as it is written.
-const PART_BYTES: usize = 8 * 1024 * 1024;
+const CSV: &str = "text/csv; charset=utf-8";
 
 pub fn export_key(period: Period, file: &str) -> String {
     format!("exports/payouts/{period}/{file}")
 }
 
+/// What payouts reads and writes: its ledger, and the partners it pays.
+pub trait PayoutStore: Ledger + Partners {}
+
+impl<T: Ledger + Partners + ?Sized> PayoutStore for T {}
+
 pub struct Payouts {
-    pub store: Arc<DynamoStore>,
-    pub s3: aws_sdk_s3::Client,
-    pub bucket: String,
+    pub store: Arc<dyn PayoutStore>,
+    /// The exports bucket.
+    pub files: Arc<dyn Objects>,
     pub terms: Arc<ProgramTerms>,
     pub clock: Arc<dyn Clock>,
 }
@@ -73,7 +78,7 @@ impl OpenPages {
         Self { cutoff, shard: 0, after: None }
     }
 
-    async fn next(&mut self, store: &DynamoStore) -> Result<Option<Vec<PayoutLine>>, StoreError> {
+    async fn next(&mut self, store: &dyn PayoutStore) -> Result<Option<Vec<PayoutLine>>, StoreError> {
         if self.shard >= OPEN_SHARDS {
             return Ok(None);
         }
@@ -176,7 +181,7 @@ impl Payouts {
         // interrupted run), a page at a time: memory holds groups, not lines.
         let mut first = GroupTotals::default();
         let mut pages = OpenPages::new(cutoff);
-        while let Some(page) = pages.next(&self.store).await? {
+        while let Some(page) = pages.next(self.store.as_ref()).await? {
             page.iter().for_each(|l| first.add(l));
         }
         let mut expected = 0u64;
@@ -196,7 +201,7 @@ impl Payouts {
         // Pass 2: move the paid groups' lines into the period's export index.
         // A line that became due in between joins only a group already paid.
         let mut pages = OpenPages::new(cutoff);
-        while let Some(page) = pages.next(&self.store).await? {
+        while let Some(page) = pages.next(self.store.as_ref()).await? {
             let marked: Vec<PayoutLine> =
                 page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
             self.store.mark_payout_lines_exported(period, &marked).await?;
@@ -231,7 +236,7 @@ impl Payouts {
         groups.sort_by(|a, b| (&a.partner_id, a.currency).cmp(&(&b.partner_id, b.currency)));
         let summary = write_summary_csv(Vec::new(), &export_id, period, &groups)
             .map_err(|e| ExportError::Files(e.to_string()))?;
-        self.put(&summary_key, summary).await?;
+        self.files.put(&summary_key, CSV, summary).await.map_err(|e| ExportError::Files(e.to_string()))?;
 
         let totals = export_totals(&groups);
         record.state = ExportState::Done;
@@ -265,11 +270,11 @@ impl Payouts {
     }
 
     /// Streams the period's exported lines into `lines.csv` in the bucket,
-    /// a page of the index at a time, uploading 8 MiB parts as they fill.
+    /// a page of the index at a time, uploading parts as they fill.
     async fn write_lines(&self, period: Period, export_id: &str, key: &str) -> Result<(u64, GroupTotals), ExportError> {
         let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
-        let mut buffer = write_lines_csv(Vec::new(), export_id, period, std::iter::empty()).map_err(|e| files(&e))?;
-        let mut upload: Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)> = None;
+        let header = write_lines_csv(Vec::new(), export_id, period, std::iter::empty()).map_err(|e| files(&e))?;
+        let mut file = ObjectWriter::new(self.files.as_ref(), key, CSV, header);
         let mut cursor: Option<ExportCursor> = None;
         let mut count = 0u64;
         let mut totals = GroupTotals::default();
@@ -277,87 +282,15 @@ impl Payouts {
             let (page, next) = self.store.exported_payout_page(period, cursor).await?;
             count += page.len() as u64;
             page.iter().for_each(|l| totals.add(l));
-            write_line_rows(&mut buffer, export_id, period, &page).map_err(|e| files(&e))?;
-            if buffer.len() >= PART_BYTES {
-                self.upload_part(key, &mut upload, std::mem::take(&mut buffer)).await?;
-            }
+            write_line_rows(file.buffer(), export_id, period, &page).map_err(|e| files(&e))?;
+            file.flush().await.map_err(|e| files(&e))?;
             match next {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
         }
-        match upload {
-            None => self.put(key, buffer).await?,
-            Some(_) => {
-                if !buffer.is_empty() {
-                    self.upload_part(key, &mut upload, buffer).await?;
-                }
-                if let Some((upload_id, parts)) = upload {
-                    self.s3
-                        .complete_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .multipart_upload(
-                            aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build(),
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-                }
-            }
-        }
+        file.finish().await.map_err(|e| files(&e))?;
         Ok((count, totals))
-    }
-
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload: &mut Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)>,
-        bytes: Vec<u8>,
-    ) -> Result<(), ExportError> {
-        let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
-        if upload.is_none() {
-            let created = self
-                .s3
-                .create_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .content_type("text/csv; charset=utf-8")
-                .send()
-                .await
-                .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            *upload = Some((created.upload_id.unwrap_or_default(), Vec::new()));
-        }
-        if let Some((upload_id, parts)) = upload {
-            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
-            let part = self
-                .s3
-                .upload_part()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id.as_str())
-                .part_number(number)
-                .body(bytes.into())
-                .send()
-                .await
-                .map_err(|e| files(&aws_sdk_s3::error::DisplayErrorContext(e)))?;
-            parts.push(aws_sdk_s3::types::CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build());
-        }
-        Ok(())
-    }
-
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ExportError> {
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("text/csv; charset=utf-8")
-            .body(bytes.into())
-            .send()
-            .await
-            .map_err(|e| ExportError::Files(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        Ok(())
     }
 
     /// The scheduled run: the month before `now`.
@@ -423,16 +356,17 @@ async fn get_lines(Extension(payouts): Extension<Arc<Payouts>>, Path(raw): Path<
     if payouts.store.payout_export(period).await?.is_none_or(|r| r.state != ExportState::Done) {
         return Err(Problem::not_found());
     }
-    let object =
-        payouts.s3.get_object().bucket(&payouts.bucket).key(export_key(period, "lines.csv")).send().await.map_err(
-            |e| {
-                tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), "reading lines.csv");
-                Problem::unavailable()
-            },
-        )?;
-    let stream = futures::stream::unfold(object.body, |mut body| async move {
-        body.try_next().await.transpose().map(|chunk| (chunk.map_err(std::io::Error::other), body))
-    });
+    let stream = match payouts.files.get(&export_key(period, "lines.csv")).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => {
+            tracing::error!(%period, "an exported period has no lines.csv");
+            return Err(Problem::unavailable());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading lines.csv");
+            return Err(Problem::unavailable());
+        }
+    };
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")

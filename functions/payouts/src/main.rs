@@ -7,6 +7,7 @@ use lambda_http::tower::Service as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use partnerops_api::AppState;
 use partnerops_aws::config::{Env, PayoutsSettings};
+use partnerops_aws::objects::S3Objects;
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
 use payouts::Payouts;
 use std::sync::Arc;
@@ -24,8 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let terms = Arc::new(config.terms);
     let payouts = Arc::new(Payouts {
         store: store.clone(),
-        s3: aws_sdk_s3::Client::new(&sdk),
-        bucket,
+        files: Arc::new(S3Objects::from_sdk_config(&sdk, bucket)),
         terms: terms.clone(),
         clock: Arc::new(SystemClock),
     });

@@ -6,7 +6,8 @@
 //! conditional on the timer's revision, so concurrent or repeated sweeps
 //! signal nothing twice.
 
-use partnerops_aws::{Store, StoreError};
+use partnerops_aws::StoreError;
+use partnerops_aws::store::{Registrations, SlaTimers};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::sla_events;
 use partnerops_domain::id::{Entropy, EventId};
@@ -31,7 +32,13 @@ pub struct SweepReport {
     pub expired: usize,
 }
 
-pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<SweepReport, StoreError> {
+/// What the sweep reads and writes: the timers, and the registrations
+/// whose protection expires.
+pub trait SweepStore: SlaTimers + Registrations {}
+
+impl<T: SlaTimers + Registrations + ?Sized> SweepStore for T {}
+
+pub async fn sweep<S: SweepStore + ?Sized>(store: &S, now: Timestamp) -> Result<SweepReport, StoreError> {
     let due = store.due_timers(now).await?;
     let mut report =
         SweepReport { items_read: due.items_read, queries: due.queries, due: due.timers.len(), ..Default::default() };
@@ -80,7 +87,7 @@ fn fresh_event_id(now: Timestamp) -> EventId {
 }
 
 /// Expires a registration whose protection ended and releases its customer.
-async fn expire(store: &dyn Store, watch: &ExpiryWatch, now: Timestamp) -> Result<bool, StoreError> {
+async fn expire<S: SweepStore + ?Sized>(store: &S, watch: &ExpiryWatch, now: Timestamp) -> Result<bool, StoreError> {
     let Some(record) = store.registration(&watch.registration_id).await? else { return Ok(false) };
     let queue = store.registration_queue(&watch.customer_key).await?;
     let change = expire_registration(&record.registration, &queue, watch, now, fresh_event_id(now))

@@ -1,6 +1,7 @@
 use super::*;
 use partnerops_aws::MemoryStore;
 use partnerops_aws::outbox::OutboxItem;
+use partnerops_aws::store::ports::*;
 use partnerops_domain::id::{EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;
 use partnerops_domain::referral::{

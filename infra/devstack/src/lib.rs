@@ -424,8 +424,10 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     };
     let payouts = Arc::new(payouts::Payouts {
         store: store.clone(),
-        s3: clients.s3.clone(),
-        bucket: provisioned.reference("ExportsBucket")?.to_owned(),
+        files: Arc::new(partnerops_aws::objects::S3Objects::new(
+            clients.s3.clone(),
+            provisioned.reference("ExportsBucket")?,
+        )),
         terms: terms.clone(),
         clock: clock.clone(),
     });

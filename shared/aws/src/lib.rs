@@ -1,11 +1,16 @@
-//! Adapters between the domain and AWS: the DynamoDB store (and an in-memory
-//! twin with the same semantics), the outbox publisher, configuration,
-//! clocks and telemetry.
+//! Adapters between the domain and the outside: every AWS and Slack call
+//! lives here. The DynamoDB store (and an in-memory twin with the same
+//! semantics), the outbox publisher, S3 objects, SES and Slack transports,
+//! SQS queue control, configuration, clocks and telemetry. Function crates
+//! hold wiring and handlers only.
 
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod notify;
+pub mod objects;
 pub mod outbox;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
 

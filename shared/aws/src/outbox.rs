@@ -66,6 +66,10 @@ impl EventBridgePublisher {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
         Self { client, bus_name: bus_name.into() }
     }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
+        Self::new(aws_sdk_eventbridge::Client::new(sdk), bus_name)
+    }
 }
 
 #[async_trait]
@@ -109,6 +113,10 @@ pub struct DynamoOutboxLedger {
 impl DynamoOutboxLedger {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { store: crate::DynamoStore::new(client, table) }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(aws_sdk_dynamodb::Client::new(sdk), table)
     }
 }
 

@@ -2,13 +2,14 @@
 //! notes, meetings, closing and refunds, and the SLA timers they meet and start.
 
 use crate::Timestamp;
+pub use crate::attribution::Attribution;
 use crate::event::{DealClosed, DealRefunded, DomainEvent, EventPayload, OpportunityLinked};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, ReferralId, RegistrationId};
 use crate::money::Money;
+use crate::money::{MoneyDraft, parse_money};
 use crate::partner::{Motion, PartnerId, parse_email};
 use crate::prospect::ProspectKey;
-use crate::registration::{MoneyDraft, parse_money};
 use crate::sla::{SlaKind, SlaSubject, SlaTimer};
 use crate::terms::{AttributionRole, ProgramTerms};
 use chrono::Duration;
@@ -45,13 +46,6 @@ pub struct CrmEventDraft {
     pub closed_at: Option<String>,
     pub refunded_amount: Option<MoneyDraft>,
     pub refunded_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attribution {
-    pub partner_id: PartnerId,
-    pub role: AttributionRole,
-    pub share_bps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

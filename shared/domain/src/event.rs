@@ -7,9 +7,8 @@ use crate::id::{EventId, ExportId, ReferralId, RegistrationId};
 use crate::money::Money;
 use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
-use crate::referral::RejectionReason;
-use crate::registration::RegistrationStatus;
 use crate::sla::{SlaKind, SlaSignal, SlaSubject, SlaTimer};
+use crate::status::{RegistrationStatus, RejectionReason};
 use serde::{Deserialize, Serialize};
 
 pub const EVENT_SOURCE: &str = "partnerops";
@@ -93,7 +92,7 @@ pub struct DealClosed {
     pub motion: Motion,
     pub amount: Money,
     pub closed_at: Timestamp,
-    pub attribution: Vec<crate::crm::Attribution>,
+    pub attribution: Vec<crate::attribution::Attribution>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! decision takes the current time (`now`) and any fresh identifiers as
 //! arguments, so the same inputs always give the same outcome.
 
+pub mod attribution;
 pub mod auth;
 pub mod crm;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod prospect;
 pub mod referral;
 pub mod registration;
 pub mod sla;
+pub mod status;
 pub mod terms;
 pub mod time;
 

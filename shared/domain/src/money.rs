@@ -3,6 +3,7 @@
 //! Parsing reads the decimal string digit by digit; no float ever holds an
 //! amount.
 
+use crate::field::FieldErrors;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -175,6 +176,21 @@ impl From<Money> for MoneyBody {
     fn from(money: Money) -> Self {
         Self { amount: money.amount_string(), currency: money.currency.code().to_owned() }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MoneyDraft {
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// Parses `{ amount, currency }` under `field`, reporting on its members.
+pub fn parse_money(field: &str, draft: Option<MoneyDraft>, errors: &mut FieldErrors) -> Option<Money> {
+    let draft = errors.required(field, draft)?;
+    let currency = errors.required(&format!("{field}.currency"), draft.currency);
+    let currency = currency.and_then(|c| errors.check(&format!("{field}.currency"), Currency::parse(&c)));
+    let amount = errors.required(&format!("{field}.amount"), draft.amount)?;
+    errors.check(&format!("{field}.amount"), Money::parse(&amount, currency?))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! (or a retried write) produces no new line.
 
 use crate::Timestamp;
-use crate::crm::Attribution;
+use crate::attribution::Attribution;
 use crate::event::{DealClosed, DealRefunded};
 use crate::id::PayoutLineId;
 use crate::money::{Currency, Money, format_minor_units};

@@ -1,6 +1,7 @@
 //! The prospect key: a company's registrable domain (eTLD+1), the unit that
 //! referrals, registrations and existing customers are matched on.
 
+use crate::field::{FieldErrors, bounded_text};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -146,6 +147,33 @@ fn is_host_name(host: &str) -> bool {
             && !label.ends_with('-')
             && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }) && labels.last().is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CompanyDraft {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// A company as a partner named it, with the prospect key its domain gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    pub name: String,
+    pub domain: String,
+}
+
+impl Company {
+    /// Parses `{ name, domain }` under `field`, reporting on its members;
+    /// the domain yields the prospect key.
+    pub fn parse(field: &str, draft: Option<CompanyDraft>, errors: &mut FieldErrors) -> Option<(Company, ProspectKey)> {
+        let draft = errors.required(field, draft)?;
+        let name = errors.required(&format!("{field}.name"), draft.name);
+        let name = name.and_then(|n| errors.check(&format!("{field}.name"), bounded_text(&n, 1, 200)));
+        let domain = errors.required(&format!("{field}.domain"), draft.domain);
+        let key =
+            domain.as_deref().and_then(|d| errors.check(&format!("{field}.domain"), ProspectKey::from_domain_input(d)));
+        Some((Company { name: name?, domain: domain?.trim().to_owned() }, key?))
+    }
 }
 
 #[cfg(test)]

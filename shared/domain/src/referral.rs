@@ -7,16 +7,12 @@ use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, ReferralId};
 use crate::partner::{Motion, PartnerId, parse_email};
 use crate::prospect::ProspectKey;
+pub use crate::prospect::{Company, CompanyDraft};
 use crate::sla::{SlaKind, SlaSubject, SlaTimer};
+pub use crate::status::{ReferralStatus, RejectionReason};
 use crate::terms::ProgramTerms;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Default, Deserialize)]
-pub struct CompanyDraft {
-    pub name: Option<String>,
-    pub domain: Option<String>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ContactDraft {
@@ -35,12 +31,6 @@ pub struct ReferralDraft {
     pub notes: Option<String>,
     pub consent: Option<bool>,
     pub external_ref: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Company {
-    pub name: String,
-    pub domain: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,13 +57,7 @@ pub struct ReferralSubmission {
 impl ReferralSubmission {
     pub fn parse(draft: ReferralDraft) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
-        let company = errors.required("company", draft.company).and_then(|c| {
-            let name = errors.required("company.name", c.name);
-            let name = name.and_then(|n| errors.check("company.name", bounded_text(&n, 1, 200)));
-            let domain = errors.required("company.domain", c.domain);
-            let key = domain.as_deref().and_then(|d| errors.check("company.domain", ProspectKey::from_domain_input(d)));
-            Some((Company { name: name?, domain: domain?.trim().to_owned() }, key?))
-        });
+        let company = Company::parse("company", draft.company, &mut errors);
         let contact = errors.required("contact", draft.contact).and_then(|c| {
             let name = errors.required("contact.name", c.name);
             let name = name.and_then(|n| errors.check("contact.name", bounded_text(&n, 1, 200)));
@@ -101,68 +85,6 @@ impl ReferralSubmission {
             Some(ReferralSubmission { company, prospect_key, contact: contact?, motion: motion?, notes, external_ref })
         })();
         errors.finish(submission)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReferralStatus {
-    Received,
-    OpportunityCreated,
-    Won,
-    Lost,
-    Rejected,
-}
-
-impl ReferralStatus {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "received" => Some(Self::Received),
-            "opportunity_created" => Some(Self::OpportunityCreated),
-            "won" => Some(Self::Won),
-            "lost" => Some(Self::Lost),
-            "rejected" => Some(Self::Rejected),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Received => "received",
-            Self::OpportunityCreated => "opportunity_created",
-            Self::Won => "won",
-            Self::Lost => "lost",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-/// Why a referral was turned away; also its problem `code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectionReason {
-    ProspectAlreadyReferred,
-    RegisteredByAnotherPartner,
-    ExistingCustomer,
-}
-
-impl RejectionReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::ProspectAlreadyReferred => "prospect_already_referred",
-            Self::RegisteredByAnotherPartner => "registered_by_another_partner",
-            Self::ExistingCustomer => "existing_customer",
-        }
-    }
-
-    pub fn detail(self) -> &'static str {
-        match self {
-            Self::ProspectAlreadyReferred => "This prospect was already referred by another partner.",
-            Self::RegisteredByAnotherPartner => {
-                "This prospect is covered by another partner's approved deal registration."
-            }
-            Self::ExistingCustomer => "This prospect is already a customer.",
-        }
     }
 }
 

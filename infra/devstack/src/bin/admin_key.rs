@@ -4,7 +4,8 @@
 
 use anyhow::{Context as _, bail};
 use partnerops_aws::store::ApiKeyRecord;
-use partnerops_aws::{Clock, DynamoStore, Store, SystemClock, load_sdk_config};
+use partnerops_aws::store::ports::*;
+use partnerops_aws::{Clock, DynamoStore, SystemClock, load_sdk_config};
 use partnerops_domain::auth::{NewApiKey, Role};
 
 #[tokio::main]

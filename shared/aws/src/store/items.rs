@@ -188,9 +188,15 @@ pub fn partner_registrations(partner: &PartnerId) -> String {
 }
 pub const ALL_REGISTRATIONS: &str = "REGISTRATIONS";
 
+/// Where an audit entry sorts in its registration's history: by time, then
+/// by the stage of its status, so entries of one instant keep their order.
+pub fn audit_sk(entry: &AuditEntry) -> String {
+    format!("{HISTORY_SK_PREFIX}{}#{}#{}", entry.at.to_rfc3339(), entry.to.stage(), entry.to.as_str())
+}
+
 impl Keyed<AuditEntry> {
     pub fn audit(entry: AuditEntry) -> Self {
-        let sk = format!("{HISTORY_SK_PREFIX}{}#{}", entry.at.to_rfc3339(), entry.to.as_str());
+        let sk = audit_sk(&entry);
         Self::new(registration_pk(entry.registration_id.as_str()), sk, "audit", entry)
     }
 }

@@ -1,7 +1,14 @@
 use super::*;
 use crate::id::Entropy;
+use crate::id::EventId;
+use crate::money::MoneyDraft;
+use crate::partner::Partner;
 use crate::partner::{PartnerDraft, new_partner};
+use crate::prospect::CompanyDraft;
+use crate::sla::SlaKind;
 use crate::sla::SlaStatus;
+use crate::terms::ProgramTerms;
+use chrono::Duration;
 use proptest::prelude::*;
 
 fn at(s: &str) -> Timestamp {
@@ -32,7 +39,7 @@ fn partner(id: &str, tier: &str, certified: bool) -> Partner {
 
 fn draft(amount: &str, currency: &str) -> RegistrationDraft {
     RegistrationDraft {
-        customer: Some(CustomerDraft { name: Some("Globex".into()), domain: Some("www.globex.com".into()) }),
+        customer: Some(CompanyDraft { name: Some("Globex".into()), domain: Some("www.globex.com".into()) }),
         motion: Some("resell".into()),
         estimated_value: Some(MoneyDraft { amount: Some(amount.into()), currency: Some(currency.into()) }),
         products: Some(vec!["platform".into()]),
@@ -310,7 +317,7 @@ fn withdrawing_an_approval_releases_the_customer() {
 #[test]
 fn validation_names_every_bad_field() {
     let bad = RegistrationDraft {
-        customer: Some(CustomerDraft { name: Some("".into()), domain: Some("hotmail.com".into()) }),
+        customer: Some(CompanyDraft { name: Some("".into()), domain: Some("hotmail.com".into()) }),
         motion: Some("barter".into()),
         estimated_value: Some(MoneyDraft { amount: Some("10.5".into()), currency: Some("JPY".into()) }),
         products: Some(vec!["".into()]),

@@ -109,6 +109,10 @@ impl SesEmail {
     pub fn new(client: aws_sdk_sesv2::Client, from: impl Into<String>) -> Self {
         Self { client, from: from.into() }
     }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, from: impl Into<String>) -> Self {
+        Self::new(aws_sdk_sesv2::Client::new(sdk), from)
+    }
 }
 
 fn content(data: &str) -> Result<Content, SendError> {

@@ -1,0 +1,99 @@
+//! API keys: what a key grants, stored by its id; the key itself never is.
+
+use super::dynamo::*;
+use super::items::*;
+use super::memory::*;
+use super::*;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use partnerops_domain::Timestamp;
+use partnerops_domain::auth::{KeyHash, Role};
+use partnerops_domain::id::KeyId;
+use partnerops_domain::partner::PartnerId;
+use serde::{Deserialize, Serialize};
+
+/// What an API key grants, as stored (the key itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub key_id: KeyId,
+    pub hash: KeyHash,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<PartnerId>,
+    pub label: String,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// `false` when no such key exists. Revoking twice keeps the first time.
+    async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+impl ApiKeys for DynamoStore {
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let item: Option<Keyed<ApiKeyRecord>> = self.get(api_key_pk(key_id.as_str()), API_KEY_SK).await?;
+        Ok(item.map(|i| i.value))
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let item = to_item(&Keyed::api_key(record.clone()))?;
+        match self.put_item(item, Some("attribute_not_exists(PK)"), None).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict("the API key")),
+        }
+    }
+
+    async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(api_key_pk(key_id.as_str()), API_KEY_SK)))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :at)")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(unexpected("UpdateItem")(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ApiKeys for MemoryStore {
+    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+        Ok(self.state().api_keys.get(key_id).cloned())
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.api_keys.contains_key(&record.key_id) {
+            return Err(StoreError::Conflict("the API key"));
+        }
+        state.api_keys.insert(record.key_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
+        Ok(match self.state().api_keys.get_mut(key_id) {
+            Some(record) => {
+                record.revoked_at.get_or_insert(at);
+                true
+            }
+            None => false,
+        })
+    }
+}
