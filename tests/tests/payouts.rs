@@ -112,8 +112,20 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
     );
 
     t.set_clock("2026-12-01T01:00:00Z").await;
-    let export = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-11" })).await;
-    assert_eq!(export.status, StatusCode::CREATED, "{:?}", export.body);
+    let started = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-11" })).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{:?}", started.body);
+    assert_eq!(started.body["status"], "running");
+    assert_eq!(started.headers["location"], "/v1/payouts/exports/2026-11");
+    let running = t.get("/v1/payouts/exports/2026-11", &finance).await;
+    assert_eq!((running.status, running.body["status"].as_str()), (StatusCode::OK, Some("running")));
+    let early_file = t.get("/v1/payouts/exports/2026-11/lines.csv", &finance).await;
+    assert_eq!((early_file.status, early_file.code()), (StatusCode::CONFLICT, "export_not_done"), "no file until done");
+    // The worker runs from the export queue.
+    let worked = t.tick().await;
+    assert!(worked["messages_processed"].as_u64().unwrap() >= 1, "{worked}");
+    let export = t.get("/v1/payouts/exports/2026-11", &finance).await;
+    assert_eq!(export.body["status"], "done", "{:?}", export.body);
+    assert_eq!(export.body["export_id"], started.body["export_id"]);
     let export_id = export.body["export_id"].as_str().unwrap().to_owned();
     assert_eq!(export.body["lines"], 4);
     assert_eq!(export.body["totals"], json!([{ "amount": "3987.00", "currency": "USD" }]));
@@ -187,7 +199,7 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
     // The schedule at 02:00 on the 1st finds November done; PayoutExportReady reached finance.
     t.set_clock("2026-12-01T03:00:00Z").await;
     let tick = t.tick().await;
-    assert_eq!(tick["schedules_run"], json!(["sla-sweep", "payouts"]), "{tick}");
+    assert_eq!(tick["schedules_run"], json!(["sla-sweep", "payout-exports"]), "{tick}");
     let outbox = t.send(Method::GET, "/_dev/outbox", None, None).await.body;
     let ready: Vec<&Value> = outbox.as_array().unwrap().iter().filter(|n| n["to"] == "finance@example.com").collect();
     assert_eq!(ready.len(), 1, "{outbox}");
@@ -204,8 +216,11 @@ async fn a_shared_deal_with_a_refund_is_exported_line_by_line() {
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     t.tick().await;
     t.set_clock("2027-01-01T01:00:00Z").await;
-    let december = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-12" })).await;
-    assert_eq!(december.status, StatusCode::CREATED, "{:?}", december.body);
+    let queued = t.post("/v1/payouts/exports", &finance, json!({ "period": "2026-12" })).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{:?}", queued.body);
+    t.tick().await;
+    let december = t.get("/v1/payouts/exports/2026-12", &finance).await;
+    assert_eq!(december.body["status"], "done", "{:?}", december.body);
     assert_eq!(december.body["lines"], 0);
     // gamma's 40.00 is still open, still carried forward.
     let carried: Vec<&Value> =

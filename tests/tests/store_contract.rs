@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use partnerops_api::{AppState, build_router};
 use partnerops_aws::objects::MemoryObjects;
+use partnerops_aws::queue::MemoryWorkQueue;
 use partnerops_aws::store::{
     ApiKeyRecord, DeliveryClaim, ExportCursor, ExportRecord, ExportState, IdempotencyBegin, IdempotencyKey,
     OPEN_SHARDS, PageRequest, ReferralQuery, RegistrationQuery, StoredResponse,
@@ -24,6 +25,7 @@ use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::Period;
 use partnerops_domain::registration::{ExpiryStep, sweep_expiry};
 use partnerops_e2e::{TestStack, referral, registration, terms_options};
+use payout_exports::{Exports, Started};
 use payouts::Payouts;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -35,9 +37,12 @@ const START: &str = "2026-11-22T10:00:00Z";
 /// A store behind the API routers, with a clock the scenario moves.
 struct Twin {
     store: Arc<dyn Store>,
-    /// The payouts function over the same store, with its files in memory.
+    /// The payouts function over the same store.
     payouts: Payouts,
+    /// The export function over the same store, its files and queue in memory.
+    exports: Exports,
     files: Arc<MemoryObjects>,
+    jobs: Arc<MemoryWorkQueue>,
     clock: FixedClock,
     router: axum::Router,
     admin: String,
@@ -48,10 +53,14 @@ impl Twin {
         let store: Arc<dyn Store> = concrete.clone();
         let clock = FixedClock::new(Timestamp::parse(START).unwrap());
         let files = Arc::new(MemoryObjects::default());
-        let payouts = Payouts {
+        let jobs = Arc::new(MemoryWorkQueue::default());
+        let terms = Arc::new(terms_options().terms);
+        let payouts = Payouts { store: concrete.clone(), terms: terms.clone() };
+        let exports = Exports {
             store: concrete,
             files: files.clone(),
-            terms: Arc::new(terms_options().terms),
+            work: jobs.clone(),
+            terms,
             clock: Arc::new(clock.clone()),
         };
         let state = AppState::new(store.clone(), Arc::new(clock.clone()), Arc::new(terms_options().terms));
@@ -63,7 +72,7 @@ impl Twin {
         let router = build_router(routes, state);
         let admin = NewApiKey::generate(rand_key());
         Self::register(&*store, &admin, Role::Admin, None).await;
-        Self { store, payouts, files, clock, router, admin: admin.plaintext }
+        Self { store, payouts, exports, files, jobs, clock, router, admin: admin.plaintext }
     }
 
     async fn register(store: &dyn Store, key: &NewApiKey, role: Role, partner: Option<&str>) {
@@ -514,7 +523,7 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
         seen.insert("ledger_writes".into(), json!([conflict_name(stale), conflict_name(duplicate), conflict_name(fresh)]));
 
         let period = Period::parse("2026-10").unwrap();
-        let cutoff = period.cutoff(t.payouts.terms.payouts.hold_days);
+        let cutoff = period.cutoff(t.exports.terms.payouts.hold_days);
         let mut open = 0;
         for shard in 0..OPEN_SHARDS {
             let mut after: Option<String> = None;
@@ -536,8 +545,27 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
         seen.insert("marks".into(), json!([conflict_name(again), conflict_name(taken)]));
 
         t.clock.set(Timestamp::parse("2026-11-20T00:00:00Z").unwrap());
-        let (record, created) = t.payouts.export(period).await.unwrap();
-        let (repeat, created_again) = t.payouts.export(period).await.unwrap();
+        // Started, queued once, failed on the way and resumed by the worker.
+        let (started, how) = t.exports.start(period).await.unwrap();
+        let queued = t.jobs.take().len();
+        let failed = t.store.mark_payout_export(period, ExportState::Failed, Some("the bucket was away".into())).await;
+        let failure = t.store.payout_export(period).await.unwrap().unwrap().failure;
+        let (restarted, _) = t.exports.start(period).await.unwrap();
+        let requeued = t.jobs.take().len();
+        let record = t.exports.run(period).await.unwrap();
+        let (repeat, how_again) = t.exports.start(period).await.unwrap();
+        let mark_done = t.store.mark_payout_export(period, ExportState::Failed, None).await;
+        let created = how == Started::Queued && started.status == ExportState::Running;
+        let created_again = how_again == Started::Queued;
+        seen.insert("export_flow".into(), json!({
+            "queued": [queued, requeued],
+            "failed": conflict_name(failed),
+            "failure": failure,
+            "restarted": [format!("{:?}", restarted.status), restarted.failure],
+            "done": format!("{:?}", record.status),
+            "mark_done": conflict_name(mark_done),
+            "nothing_queued_once_done": t.jobs.take().is_empty(),
+        }));
         let mut exported = Vec::new();
         let mut cursor: Option<ExportCursor> = None;
         loop {
@@ -555,7 +583,8 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
         let begun = ExportRecord {
             export_id: ExportId::generate(t.clock.now(), Entropy(2)),
             period: "2026-09".into(),
-            state: ExportState::Writing,
+            status: ExportState::Running,
+            failure: None,
             created_at: t.clock.now(),
             completed_at: None,
             lines: 0,
@@ -593,4 +622,16 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
     assert_eq!(observed["export"]["finish_again"], json!("the export"));
     assert_eq!(observed["export"]["begin_keeps_the_first"], json!(true));
     assert_eq!(observed["export"]["created"], json!([true, false]));
+    assert_eq!(
+        observed["export_flow"],
+        json!({
+            "queued": [1, 1],
+            "failed": "ok",
+            "failure": "the bucket was away",
+            "restarted": ["Running", null],
+            "done": "Done",
+            "mark_done": "the export",
+            "nothing_queued_once_done": true,
+        })
+    );
 }

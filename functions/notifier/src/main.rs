@@ -13,10 +13,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = NotifierSettings::from_env(&mut env);
     env.finish()?;
     let sdk = load_sdk_config().await;
-    let slack = match &settings.slack_webhook_url {
-        Some(raw) => Some(Arc::new(SlackWebhook::new(WebhookUrl::parse(raw)?)?) as Arc<dyn notifier::Transport>),
+    // Read once per container: the URL is the credential and never sits in
+    // the environment.
+    let secret = match &settings.slack_webhook_secret_arn {
+        Some(arn) => partnerops_aws::secrets::read_secret(&sdk, arn).await?,
+        None => None,
+    };
+    let slack = match secret {
+        Some(url) => {
+            Some(Arc::new(SlackWebhook::new(WebhookUrl::parse(url.expose())?)?) as Arc<dyn notifier::Transport>)
+        }
         None => {
-            tracing::warn!("SLACK_WEBHOOK_URL is empty: Slack notifications are off");
+            tracing::warn!("no Slack webhook URL in the Slack secret: Slack notifications are off");
             None
         }
     };

@@ -48,7 +48,7 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
         ("deal-registration", deal_registration::routes()),
         ("crm-events", crm_events::routes()),
         ("admin", admin::routes()),
-        ("payouts", payouts::routes()),
+        ("payout-exports", payout_exports::routes()),
     ]
 }
 
@@ -69,9 +69,10 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
-    if let Some(events) = triggers.get_mut("payouts") {
-        events.push(EventSource::Sqs { queue: payouts::QUEUE.into() });
-        events.push(EventSource::Schedule { expression: payouts::SCHEDULE.into() });
+    triggers.insert("payouts", vec![EventSource::Sqs { queue: payouts::QUEUE.into() }]);
+    if let Some(events) = triggers.get_mut("payout-exports") {
+        events.push(EventSource::Sqs { queue: payout_exports::QUEUE.into() });
+        events.push(EventSource::Schedule { expression: payout_exports::SCHEDULE.into() });
     }
     for events in triggers.values_mut() {
         events.sort();
@@ -132,7 +133,7 @@ pub struct Shared {
     pub clock: Arc<DevClock>,
     pub relay: AsyncMutex<StreamRelay>,
     pub queues: QueueDrain,
-    pub payouts: Arc<payouts::Payouts>,
+    pub exports: Arc<payout_exports::Exports>,
     pub sent: SentLog,
     pub store: Arc<DynamoStore>,
     /// When each scheduled function last ran, by the stack's clock.
@@ -220,15 +221,15 @@ impl Shared {
         }
         // A cron schedule first seen now starts from now: it fires at its
         // instants, never on the stack's first tick.
-        match last_runs.get("payouts").copied() {
+        match last_runs.get("payout-exports").copied() {
             None => {
-                last_runs.insert("payouts", now);
+                last_runs.insert("payout-exports", now);
             }
-            Some(last) if cron_due(payouts::SCHEDULE, last, now)? => {
-                let record = self.payouts.scheduled_export().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                tracing::info!(period = %record.period, lines = record.lines, "scheduled payout export");
-                summary.schedules_run.push("payouts".into());
-                last_runs.insert("payouts", now);
+            Some(last) if cron_due(payout_exports::SCHEDULE, last, now)? => {
+                let record = self.exports.scheduled_export().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                tracing::info!(period = %record.period, "scheduled payout export queued");
+                summary.schedules_run.push("payout-exports".into());
+                last_runs.insert("payout-exports", now);
             }
             Some(_) => {}
         }
@@ -422,11 +423,16 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         // Retries a second apart rather than half a minute: ticks stay short.
         retry_base_seconds: 1,
     };
-    let payouts = Arc::new(payouts::Payouts {
+    let payouts = Arc::new(payouts::Payouts { store: store.clone(), terms: terms.clone() });
+    let exports = Arc::new(payout_exports::Exports {
         store: store.clone(),
         files: Arc::new(partnerops_aws::objects::S3Objects::new(
             clients.s3.clone(),
             provisioned.reference("ExportsBucket")?,
+        )),
+        work: Arc::new(partnerops_aws::queue::SqsWorkQueue::new(
+            clients.sqs.clone(),
+            provisioned.reference(payout_exports::QUEUE)?,
         )),
         terms: terms.clone(),
         clock: clock.clone(),
@@ -442,7 +448,12 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
             ConsumedQueue {
                 function: "payouts",
                 queue_url: provisioned.reference(payouts::QUEUE)?.to_owned(),
-                consumer: Arc::new(crate::queues::PayoutsConsumer(payouts.clone())),
+                consumer: Arc::new(crate::queues::PayoutsConsumer(payouts)),
+            },
+            ConsumedQueue {
+                function: "payout-exports",
+                queue_url: provisioned.reference(payout_exports::QUEUE)?.to_owned(),
+                consumer: Arc::new(crate::queues::ExportsConsumer(exports.clone())),
             },
         ],
     };
@@ -450,14 +461,14 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         clock,
         relay: AsyncMutex::new(relay),
         queues,
-        payouts: payouts.clone(),
+        exports: exports.clone(),
         sent,
         store: store.clone(),
         last_runs: AsyncMutex::new(BTreeMap::new()),
     });
 
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
-    let app = build_router(routes, state).layer(axum::Extension(payouts)).merge(dev_router(shared.clone()));
+    let app = build_router(routes, state).layer(axum::Extension(exports)).merge(dev_router(shared.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;

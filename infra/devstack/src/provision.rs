@@ -68,6 +68,17 @@ fn physical_name(stack: &str, logical_id: &str) -> String {
     format!("{stack}-{logical_id}")
 }
 
+/// Resolves against what is provisioned so far.
+fn resolver<'a>(template: &'a Template, stack: &'a str, out: &'a Provisioned) -> Resolver<'a> {
+    Resolver {
+        stack_name: stack,
+        region: REGION,
+        parameters: &out.parameters,
+        physical: &out.physical,
+        conditions: &template.conditions,
+    }
+}
+
 /// Provisions every resource the local stack needs, reporting each step.
 pub async fn provision(
     template: &Template,
@@ -84,8 +95,7 @@ pub async fn provision(
     }
 
     for (id, res) in template.of_kind("AWS::DynamoDB::Table") {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         let name = resolver.optional(&res.properties, "TableName")?.unwrap_or_else(|| physical_name(stack, id));
         create_table(&clients.dynamodb, &name, &res.properties)
             .await
@@ -104,8 +114,7 @@ pub async fn provision(
     }
 
     for (id, res) in template.of_kind("AWS::Events::EventBus") {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         let name = resolver.optional(&res.properties, "Name")?.unwrap_or_else(|| physical_name(stack, id));
         let created = clients
             .eventbridge
@@ -124,8 +133,7 @@ pub async fn provision(
     let mut queues: Vec<(&String, &crate::template::Resource)> = template.of_kind("AWS::SQS::Queue").collect();
     queues.sort_by_key(|(_, r)| property(&r.properties, "RedrivePolicy").is_some());
     for (id, res) in queues {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         let name = resolver.optional(&res.properties, "QueueName")?.unwrap_or_else(|| physical_name(stack, id));
         let mut request = clients.sqs.create_queue().queue_name(&name);
         for (key, attr) in [
@@ -171,8 +179,7 @@ pub async fn provision(
     }
 
     for (id, res) in template.of_kind("AWS::S3::Bucket") {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         // Bucket names are lower case and global: the stack's name keeps them apart.
         let name = resolver
             .optional(&res.properties, "BucketName")?
@@ -186,8 +193,7 @@ pub async fn provision(
     }
 
     for (id, res) in template.of_kind("AWS::Events::Archive") {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         let name = resolver.optional(&res.properties, "ArchiveName")?.unwrap_or_else(|| physical_name(stack, id));
         let source = resolver.optional(&res.properties, "SourceArn")?.context("Archive.SourceArn")?;
         let mut request = clients.eventbridge.create_archive().archive_name(&name).event_source_arn(source);
@@ -203,8 +209,7 @@ pub async fn provision(
     }
 
     for (id, res) in template.of_kind("AWS::Events::Rule") {
-        let resolver =
-            Resolver { stack_name: stack, region: REGION, parameters: &out.parameters, physical: &out.physical };
+        let resolver = resolver(template, stack, &out);
         let name = resolver.optional(&res.properties, "Name")?.unwrap_or_else(|| physical_name(stack, id));
         let bus = resolver.optional(&res.properties, "EventBusName")?.unwrap_or_else(|| "default".into());
         let pattern = property(&res.properties, "EventPattern")
@@ -257,7 +262,18 @@ pub async fn provision(
             "AWS::SQS::QueuePolicy",
             "AWS::S3::Bucket",
         ];
-        if !handled.contains(&res.kind.as_str()) {
+        // What runs the stack in AWS but has no part in it locally: alarms,
+        // their topic, log groups, and the secrets the dev stack is given
+        // directly (SLACK_WEBHOOK_URL).
+        let operational = [
+            "AWS::CloudWatch::Alarm",
+            "AWS::SNS::Topic",
+            "AWS::SNS::TopicPolicy",
+            "AWS::SNS::Subscription",
+            "AWS::Logs::LogGroup",
+            "AWS::SecretsManager::Secret",
+        ];
+        if !handled.contains(&res.kind.as_str()) && !operational.contains(&res.kind.as_str()) {
             bail!("{id}: resource type {} is not supported by the local stack", res.kind);
         }
     }

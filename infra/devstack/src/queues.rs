@@ -144,3 +144,13 @@ impl QueueConsumer for PayoutsConsumer {
         Ok(self.0.handle_batch(event).await)
     }
 }
+
+/// The export worker's queue handler.
+pub struct ExportsConsumer(pub Arc<payout_exports::Exports>);
+
+#[async_trait]
+impl QueueConsumer for ExportsConsumer {
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        Ok(self.0.handle_batch(event).await)
+    }
+}

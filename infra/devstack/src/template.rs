@@ -16,6 +16,8 @@ pub struct Resource {
 
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// `Conditions`, by name, as written.
+    pub conditions: BTreeMap<String, Value>,
     pub parameters: BTreeMap<String, Option<String>>,
     pub resources: BTreeMap<String, Resource>,
     pub globals: Value,
@@ -95,7 +97,13 @@ impl Template {
             resources.insert(id, Resource { kind, properties, metadata });
         }
         let globals = get(&root, "Globals").cloned().unwrap_or(Value::Null);
-        Ok(Self { parameters, resources, globals })
+        let mut conditions = BTreeMap::new();
+        if let Some(Value::Mapping(defs)) = get(&root, "Conditions") {
+            for (name, def) in defs {
+                conditions.insert(name.as_str().context("condition name")?.to_owned(), def.clone());
+            }
+        }
+        Ok(Self { conditions, parameters, resources, globals })
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Resource)> + 'a {
@@ -164,6 +172,7 @@ pub struct Resolver<'a> {
     pub region: &'a str,
     pub parameters: &'a BTreeMap<String, String>,
     pub physical: &'a BTreeMap<String, Physical>,
+    pub conditions: &'a BTreeMap<String, Value>,
 }
 
 impl Resolver<'_> {
@@ -224,9 +233,54 @@ impl Resolver<'_> {
         }
     }
 
+    /// Evaluates a condition: `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`
+    /// and `Condition` references.
+    fn condition(&self, value: &Value) -> anyhow::Result<bool> {
+        let (tag, arg) = match value {
+            Value::Tagged(t) => (t.tag.to_string().trim_start_matches('!').to_owned(), &t.value),
+            Value::Mapping(m) if m.len() == 1 => match m.iter().next() {
+                Some((k, v)) => (k.as_str().context("intrinsic name")?.trim_start_matches("Fn::").to_owned(), v),
+                None => bail!("empty condition"),
+            },
+            Value::String(name) => return self.named_condition(name),
+            other => bail!("unsupported condition {other:?}"),
+        };
+        let items = || arg.as_sequence().with_context(|| format!("Fn::{tag} needs a list"));
+        match tag.as_str() {
+            "Equals" => match items()?.as_slice() {
+                [a, b] => Ok(self.string(a)? == self.string(b)?),
+                _ => bail!("Fn::Equals needs two values"),
+            },
+            "Not" => match items()?.as_slice() {
+                [inner] => Ok(!self.condition(inner)?),
+                _ => bail!("Fn::Not needs one condition"),
+            },
+            "And" => items()?.iter().try_fold(true, |all, c| Ok(all && self.condition(c)?)),
+            "Or" => items()?.iter().try_fold(false, |any, c| Ok(any || self.condition(c)?)),
+            "Condition" => self.named_condition(arg.as_str().context("Condition needs a name")?),
+            other => bail!("unsupported condition function {other}"),
+        }
+    }
+
+    fn named_condition(&self, name: &str) -> anyhow::Result<bool> {
+        let def = self.conditions.get(name).with_context(|| format!("no condition {name}"))?;
+        self.condition(def)
+    }
+
+    fn if_(&self, arg: &Value) -> anyhow::Result<String> {
+        match arg.as_sequence().map(Vec::as_slice) {
+            Some([name, then, otherwise]) => {
+                let name = name.as_str().context("Fn::If needs a condition name")?;
+                self.string(if self.named_condition(name)? { then } else { otherwise })
+            }
+            _ => bail!("Fn::If needs [condition, value, value]"),
+        }
+    }
+
     /// A scalar property, resolving one level of intrinsic.
     pub fn string(&self, value: &Value) -> anyhow::Result<String> {
         match value {
+            Value::Tagged(t) if t.tag == "If" => self.if_(&t.value),
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
@@ -238,6 +292,8 @@ impl Resolver<'_> {
                     self.reference(r.as_str().context("Ref needs a name")?)
                 } else if let Some(g) = m.get("Fn::GetAtt") {
                     self.get_att(g)
+                } else if let Some(i) = m.get("Fn::If") {
+                    self.if_(i)
                 } else if let Some(s) = m.get("Fn::Sub") {
                     self.sub(s.as_str().context("Fn::Sub needs a string")?)
                 } else {

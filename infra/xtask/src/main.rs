@@ -1,4 +1,4 @@
-//! Project commands: `cargo xtask dev | test | package | measure | admin-key`.
+//! Project commands: `cargo xtask dev | test | package | measure | load | admin-key | redrive`.
 //!
 //! Every command installs what it needs first (the Python virtualenv with
 //! moto, the SAM CLI, cfn-lint, cargo-lambda and zig, pinned in
@@ -19,9 +19,10 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   dev [--port PORT]        the local stack on http://127.0.0.1:PORT (default 3000)
-  test                     every check CI runs: the OpenAPI document, fmt, clippy,
-                           unit, property, integration, end-to-end and contract
-                           (schemathesis) tests, sam validate --lint
+  test                     every check CI runs: the OpenAPI document, cfn-lint and
+                           checkov on the template, fmt, clippy, unit, property,
+                           integration, end-to-end and contract (schemathesis)
+                           tests, sam validate --lint
   package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
   measure                  release binary sizes and cold start to the first runtime poll
   load [--referrals N] [--writers W] [--sample S]
@@ -29,6 +30,8 @@ usage: cargo xtask <command>
                            p50 at a small and a full table, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
+  redrive --stack NAME --queue notification|payout|export [--region REGION]
+                           move a deployed stack's dead letters back to their queue
 ";
 
 fn root() -> PathBuf {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Some("package") => package(&args[1..]),
         Some("measure") => function_binaries().and_then(|functions| measure::run(&root(), &functions)),
         Some("admin-key") => admin_key(&args[1..]),
+        Some("redrive") => redrive(&args[1..]),
         Some("load") => load(&args[1..]),
         _ => {
             eprint!("{USAGE}");
@@ -106,10 +110,31 @@ fn timed<T>(timings: &mut Vec<(String, f64)>, name: &str, f: impl FnOnce() -> Re
 
 fn test() -> Result<(), String> {
     let started = Instant::now();
-    let tools = Toolchain::ensure(&root())?;
+    let tools = Toolchain::ensure(&root())?.with_checkov(&root())?;
     let mut timings = Vec::new();
     timed(&mut timings, "openapi-spec-validator docs/openapi.yaml", || {
         run(tools.command(&tools.bin("openapi-spec-validator")).current_dir(root()).arg("docs/openapi.yaml"))
+    })?;
+    // Any finding fails: a deliberate exception is written in the template,
+    // on its resource, with its reason.
+    timed(&mut timings, "cfn-lint template.yaml (with the serverless rules)", || {
+        run(tools.command(&tools.bin("cfn-lint")).current_dir(root()).args([
+            "--append-rules",
+            "cfn_lint_serverless.rules",
+            "--",
+            "template.yaml",
+        ]))
+    })?;
+    timed(&mut timings, "checkov template.yaml", || {
+        run(tools.command(tools.checkov()?).current_dir(root()).args([
+            "--file",
+            "template.yaml",
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+        ]))
     })?;
     timed(&mut timings, "cargo fmt --check", || run(cargo().args(["fmt", "--all", "--", "--check"])))?;
     // Clippy gets the same environment as the tests, so the build scripts that
@@ -177,6 +202,65 @@ fn package(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The stack's outputs (`sam list stack-outputs`), as JSON text.
+fn stack_outputs(tools: &Toolchain, stack: &str, region: Option<&str>) -> Result<String, String> {
+    step(&format!("reading the outputs of stack {stack}"));
+    let mut command = tools.command(&tools.bin("sam"));
+    command.args(["list", "stack-outputs", "--stack-name", stack, "--output", "json"]);
+    if let Some(region) = region {
+        command.args(["--region", region]);
+    }
+    let output = command.output().map_err(|e| format!("running sam: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("sam list stack-outputs failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `cargo xtask redrive --stack NAME --queue notification|payout|export`:
+/// moves a dead-letter queue's messages back to their source queue.
+fn redrive(args: &[String]) -> Result<(), String> {
+    let tools = Toolchain::ensure(&root())?;
+    let (mut stack, mut queue, mut region) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?.clone();
+        match flag.as_str() {
+            "--stack" => stack = Some(value),
+            "--queue" => queue = Some(value),
+            "--region" => region = Some(value),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let (Some(stack), Some(queue)) = (stack, queue) else {
+        return Err("give --stack NAME --queue notification|payout|export".into());
+    };
+    let (source, dlq) = match queue.as_str() {
+        "notification" => ("NotificationQueueUrl", "NotificationDLQUrl"),
+        "payout" => ("PayoutQueueUrl", "PayoutDLQUrl"),
+        "export" => ("ExportQueueUrl", "ExportDLQUrl"),
+        "relay" => {
+            return Err("the relay's dead letters are stream batches, not messages of a queue: \
+                        replay them as docs/operations.md#outboxrelaydlq says"
+                .into());
+        }
+        "webhook" => return Err("this stack has no webhook delivery queue".into()),
+        other => return Err(format!("unknown queue {other}: notification, payout or export")),
+    };
+    let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
+    let output = |key: &str| toolchain::output_value(&outputs, key).ok_or(format!("stack {stack} has no {key} output"));
+    let (to, from) = (output(source)?, output(dlq)?);
+    step("building the redrive tool");
+    run(cargo().args(["build", "--quiet", "--package", "partnerops-devstack", "--bin", "partnerops-redrive"]))?;
+    let mut command = Command::new(target_dir().join("debug/partnerops-redrive"));
+    command.args(["--from", &from, "--to", &to]);
+    if let Some(region) = &region {
+        command.args(["--region", region]);
+    }
+    step(&format!("moving {queue} dead letters back to their queue"));
+    run(&mut command)
+}
+
 fn admin_key(args: &[String]) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
     let mut stack = None;
@@ -197,21 +281,8 @@ fn admin_key(args: &[String]) -> Result<(), String> {
     let table = match (table, stack) {
         (Some(table), _) => table,
         (None, Some(stack)) => {
-            step(&format!("reading the table name from stack {stack}"));
-            let mut command = tools.command(&tools.bin("sam"));
-            command.args(["list", "stack-outputs", "--stack-name", &stack, "--output", "json"]);
-            if let Some(region) = &region {
-                command.args(["--region", region]);
-            }
-            let output = command.output().map_err(|e| format!("running sam: {e}"))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "sam list stack-outputs failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ));
-            }
-            toolchain::output_value(&String::from_utf8_lossy(&output.stdout), "TableName")
-                .ok_or("stack has no TableName output")?
+            let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
+            toolchain::output_value(&outputs, "TableName").ok_or("stack has no TableName output")?
         }
         (None, None) => return Err("give --stack NAME or --table NAME".into()),
     };

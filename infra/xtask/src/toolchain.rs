@@ -42,6 +42,7 @@ fn count_before(text: &str, label: &str) -> usize {
 
 pub struct Toolchain {
     venv: PathBuf,
+    checkov: Option<PathBuf>,
 }
 
 fn fingerprint(text: &str) -> String {
@@ -54,34 +55,51 @@ fn fingerprint(text: &str) -> String {
     format!("{hash:016x}")
 }
 
+/// Creates `venv` and installs the hashed `lock` into it, once per version
+/// of the lock: one pass, no resolver, every file checked against its hash.
+fn ensure_venv(venv: &Path, lock: &Path, marker: &str, what: &str) -> Result<(), String> {
+    let wanted = fingerprint(&std::fs::read_to_string(lock).map_err(|e| format!("reading {}: {e}", lock.display()))?);
+    let stamp = venv.join(".partnerops-requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+        && venv.join("bin").join(marker).is_file()
+    {
+        return Ok(());
+    }
+    if !venv.join("bin/python").is_file() {
+        step(&format!("creating the Python virtualenv {}", venv.display()));
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))
+            .map_err(|e| format!("{e}: Python 3.9+ with the venv module is required"))?;
+    }
+    step(&format!("installing {what} from the hashed lock {}", lock.display()));
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--disable-pip-version-check", "--require-hashes", "--no-deps", "-r"])
+        .arg(lock))?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))
+}
+
 impl Toolchain {
     pub fn ensure(root: &Path) -> Result<Self, String> {
         let venv = root.join(".venv");
-        let requirements = root.join("infra/requirements.txt");
-        let wanted = fingerprint(
-            &std::fs::read_to_string(&requirements).map_err(|e| format!("reading {}: {e}", requirements.display()))?,
-        );
-        let stamp = venv.join(".partnerops-requirements");
-        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-            && venv.join("bin/moto_server").is_file()
-        {
-            return Ok(Self { venv });
-        }
-        if !venv.join("bin/python").is_file() {
-            step("creating the Python virtualenv .venv");
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-                .map_err(|e| format!("{e}: Python 3.9+ with the venv module is required"))?;
-        }
-        step(
-            "installing the local toolchain from the hashed lock infra/requirements.txt \
-             (moto, SAM CLI, cfn-lint, cargo-lambda, zig, openapi-spec-validator, schemathesis)",
-        );
-        // The lock names every package with its hashes: one pass, no resolver.
-        run(Command::new(venv.join("bin/pip"))
-            .args(["install", "--disable-pip-version-check", "--require-hashes", "--no-deps", "-r"])
-            .arg(&requirements))?;
-        std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
-        Ok(Self { venv })
+        ensure_venv(
+            &venv,
+            &root.join("infra/requirements.txt"),
+            "moto_server",
+            "the local toolchain (moto, SAM CLI, cfn-lint and its serverless rules, cargo-lambda, zig, \
+             openapi-spec-validator, schemathesis)",
+        )?;
+        Ok(Self { venv, checkov: None })
+    }
+
+    /// checkov, in a venv of its own: it pins a boto3 the SAM CLI cannot share.
+    pub fn with_checkov(mut self, root: &Path) -> Result<Self, String> {
+        let venv = root.join(".venv-checkov");
+        ensure_venv(&venv, &root.join("infra/requirements-checkov.txt"), "checkov", "checkov")?;
+        self.checkov = Some(venv.join("bin/checkov"));
+        Ok(self)
+    }
+
+    pub fn checkov(&self) -> Result<&Path, String> {
+        self.checkov.as_deref().ok_or_else(|| "checkov is not installed (Toolchain::with_checkov)".to_owned())
     }
 
     pub fn bin(&self, name: &str) -> PathBuf {

@@ -87,8 +87,9 @@ impl Env {
 pub struct NotifierSettings {
     pub queue_url: String,
     pub dlq_url: String,
-    /// `None` turns Slack off (email still goes out).
-    pub slack_webhook_url: Option<String>,
+    /// The Secrets Manager secret holding the Slack webhook URL; `None`
+    /// turns Slack off (email still goes out).
+    pub slack_webhook_secret_arn: Option<String>,
     pub retry_base_seconds: u32,
 }
 
@@ -97,7 +98,7 @@ impl NotifierSettings {
         Self {
             queue_url: env.required("NOTIFICATION_QUEUE_URL", "the queue the notifier reads"),
             dlq_url: env.required("NOTIFICATION_DLQ_URL", "where undeliverable notifications go"),
-            slack_webhook_url: env.optional("SLACK_WEBHOOK_URL"),
+            slack_webhook_secret_arn: env.optional("SLACK_WEBHOOK_SECRET_ARN"),
             retry_base_seconds: u32::try_from(env.number_or("NOTIFY_RETRY_BASE_SECONDS", 30)).unwrap_or(u32::MAX),
         }
     }
@@ -105,13 +106,17 @@ impl NotifierSettings {
 
 /// The payouts function's settings.
 #[derive(Debug, Clone)]
-pub struct PayoutsSettings {
+pub struct ExportsSettings {
     pub exports_bucket: String,
+    pub export_queue_url: String,
 }
 
-impl PayoutsSettings {
+impl ExportsSettings {
     pub fn from_env(env: &mut Env) -> Self {
-        Self { exports_bucket: env.required("EXPORTS_BUCKET", "the bucket payout exports are written to") }
+        Self {
+            exports_bucket: env.required("EXPORTS_BUCKET", "the bucket payout exports are written to"),
+            export_queue_url: env.required("EXPORT_QUEUE_URL", "the queue started exports wait in"),
+        }
     }
 }
 
@@ -152,9 +157,9 @@ mod tests {
 
     #[test]
     fn every_missing_or_malformed_variable_is_named_at_once() {
-        let mut e = env(&[("NOTIFY_RETRY_BASE_SECONDS", "soon"), ("SLACK_WEBHOOK_URL", "  ")]);
+        let mut e = env(&[("NOTIFY_RETRY_BASE_SECONDS", "soon"), ("SLACK_WEBHOOK_SECRET_ARN", "  ")]);
         let settings = NotifierSettings::from_env(&mut e);
-        assert_eq!(settings.slack_webhook_url, None, "blank is unset");
+        assert_eq!(settings.slack_webhook_secret_arn, None, "blank is unset");
         let message = e.finish().unwrap_err().to_string();
         for name in ["NOTIFICATION_QUEUE_URL", "NOTIFICATION_DLQ_URL", "NOTIFY_RETRY_BASE_SECONDS"] {
             assert!(message.contains(name), "{message}");
@@ -168,11 +173,12 @@ mod tests {
             ("NOTIFICATION_DLQ_URL", "d"),
             ("NOTIFY_RETRY_BASE_SECONDS", "5"),
             ("EXPORTS_BUCKET", "b"),
+            ("EXPORT_QUEUE_URL", "eq"),
         ]);
         let notifier = NotifierSettings::from_env(&mut e);
-        let payouts = PayoutsSettings::from_env(&mut e);
+        let exports = ExportsSettings::from_env(&mut e);
         assert!(e.finish().is_ok());
         assert_eq!((notifier.queue_url.as_str(), notifier.retry_base_seconds), ("q", 5));
-        assert_eq!(payouts.exports_bucket, "b");
+        assert_eq!((exports.exports_bucket.as_str(), exports.export_queue_url.as_str()), ("b", "eq"));
     }
 }

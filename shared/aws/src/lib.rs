@@ -1,7 +1,7 @@
 //! Adapters between the domain and the outside: every AWS and Slack call
 //! lives here. The DynamoDB store (and an in-memory twin with the same
 //! semantics), the outbox publisher, S3 objects, SES and Slack transports,
-//! SQS queue control, configuration, clocks and telemetry. Function crates
+//! SQS queue control, Secrets Manager, configuration, clocks and telemetry. Function crates
 //! hold wiring and handlers only.
 
 pub mod clock;
@@ -11,6 +11,7 @@ pub mod notify;
 pub mod objects;
 pub mod outbox;
 pub mod queue;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 

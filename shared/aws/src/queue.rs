@@ -1,5 +1,6 @@
-//! A consumer's hold on its SQS queue: delaying a message and moving one
-//! that can never succeed to the dead-letter queue.
+//! SQS: a consumer's hold on its queue (delaying a message, moving one that
+//! can never succeed to the dead-letter queue), and work queues a function
+//! sends jobs to.
 
 use async_trait::async_trait;
 
@@ -51,4 +52,129 @@ impl SqsQueueControl {
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig, queue_url: String, dlq_url: String) -> Self {
         Self { client: aws_sdk_sqs::Client::new(sdk), queue_url, dlq_url }
     }
+}
+
+/// A queue of jobs for a worker.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn send(&self, body: &str) -> anyhow::Result<()>;
+}
+
+pub struct SqsWorkQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsWorkQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(aws_sdk_sqs::Client::new(sdk), queue_url)
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsWorkQueue {
+    async fn send(&self, body: &str) -> anyhow::Result<()> {
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await?;
+        Ok(())
+    }
+}
+
+/// Jobs kept in memory, for tests that run the worker themselves.
+#[derive(Default)]
+pub struct MemoryWorkQueue {
+    jobs: std::sync::Mutex<Vec<String>>,
+}
+
+impl MemoryWorkQueue {
+    /// Takes every job sent so far, oldest first.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.jobs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait]
+impl WorkQueue for MemoryWorkQueue {
+    async fn send(&self, body: &str) -> anyhow::Result<()> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).push(body.to_owned());
+        Ok(())
+    }
+}
+
+/// Moves every message of `from` (a dead-letter queue) back to `to`, ten at
+/// a time: each is sent with its body and attributes, and deleted from
+/// `from` only once sent, so a failure part way loses nothing (the rest
+/// become visible again in `from`). Returns how many moved; `progress` is
+/// told the running total after each batch.
+pub async fn redrive(
+    client: &aws_sdk_sqs::Client,
+    from: &str,
+    to: &str,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> anyhow::Result<u64> {
+    use aws_sdk_sqs::types::{
+        DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+    };
+    let mut moved = 0u64;
+    let mut empty = 0;
+    // Two empty receives in a row: SQS may answer empty once while messages
+    // are still spread over its servers.
+    while empty < 2 {
+        let received = client
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(120)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty += 1;
+            continue;
+        }
+        empty = 0;
+        let mut entries = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            entries.push(
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(message.body.clone().unwrap_or_default())
+                    .set_message_attributes(message.message_attributes.clone())
+                    .build()?,
+            );
+        }
+        let sent = client.send_message_batch().queue_url(to).set_entries(Some(entries)).send().await?;
+        if let Some(failure) = sent.failed.first() {
+            anyhow::bail!(
+                "sending to {to} failed for {} message(s): {} ({}); they stay in {from}",
+                sent.failed.len(),
+                failure.message.as_deref().unwrap_or("no reason given"),
+                failure.code
+            );
+        }
+        let mut deletes = Vec::with_capacity(sent.successful.len());
+        for ok in &sent.successful {
+            let receipt =
+                ok.id.parse::<usize>().ok().and_then(|i| messages.get(i)).and_then(|m| m.receipt_handle.clone());
+            if let Some(receipt) = receipt {
+                deletes
+                    .push(DeleteMessageBatchRequestEntry::builder().id(ok.id.clone()).receipt_handle(receipt).build()?);
+            }
+        }
+        let deleted = client.delete_message_batch().queue_url(from).set_entries(Some(deletes)).send().await?;
+        if !deleted.failed.is_empty() {
+            // Sent but not deleted: the consumer is idempotent, so a message
+            // redriven twice is applied once.
+            tracing::warn!(failed = deleted.failed.len(), "some redriven messages were not deleted from the DLQ");
+        }
+        moved += sent.successful.len() as u64;
+        progress(moved);
+    }
+    Ok(moved)
 }

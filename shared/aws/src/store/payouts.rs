@@ -6,7 +6,8 @@
 //!   `attribute_not_exists`; an open line is in GSI1 under
 //!   `PAYOUT#OPEN#<shard>` sorted by `earned_at`, an exported one moves to
 //!   GSI2 under `PAYOUT#EXPORT#<period>` in the files' sort order;
-//! - `PAYOUT#EXPORT#<period>` / `EXPORT`: the export, `writing` then `done`.
+//! - `PAYOUT#EXPORT#<period>` / `EXPORT`: the export, `running` then `done`
+//!   (or `failed` and `running` again).
 
 use super::dynamo::*;
 use super::items::*;
@@ -15,6 +16,7 @@ use super::*;
 use crate::outbox::outbox_item;
 use anyhow::anyhow;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::payout::{DealLedger, ExportGroup, PayoutLine, Period};
@@ -84,17 +86,20 @@ enum CursorAt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportState {
-    /// Lines are being moved and files written; a retry resumes it.
-    Writing,
+    /// Queued or being written; the worker resumes it after an interruption.
+    Running,
     /// The files are in the bucket and the totals are final.
     Done,
+    /// The last run stopped with `failure`; starting it again resumes it.
+    Failed,
 }
 
 impl ExportState {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Writing => "writing",
+            Self::Running => "running",
             Self::Done => "done",
+            Self::Failed => "failed",
         }
     }
 }
@@ -104,7 +109,10 @@ impl ExportState {
 pub struct ExportRecord {
     pub export_id: partnerops_domain::id::ExportId,
     pub period: String,
-    pub state: ExportState,
+    pub status: ExportState,
+    /// Why the last run failed, while it is `failed`.
+    #[serde(default)]
+    pub failure: Option<String>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub completed_at: Option<Timestamp>,
@@ -130,6 +138,15 @@ struct ExportItem {
 
 #[async_trait]
 pub trait Payouts: Send + Sync {
+    /// Moves an unfinished export to `running` or `failed` (with why);
+    /// `Conflict` once it is done.
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
+    ) -> Result<(), StoreError>;
+
     /// A deal's ledger facts and lines (one `Query`).
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError>;
 
@@ -173,7 +190,7 @@ pub trait Payouts: Send + Sync {
     async fn begin_payout_export(&self, period: Period, record: &ExportRecord) -> Result<ExportRecord, StoreError>;
 
     /// Finishes an export with its `PayoutExportReady` event, in one
-    /// transaction conditional on it still being `writing`.
+    /// transaction conditional on it not being `done` yet.
     async fn finish_payout_export(
         &self,
         period: Period,
@@ -184,6 +201,26 @@ pub trait Payouts: Send + Sync {
 
 #[async_trait]
 impl Payouts for DynamoStore {
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
+    ) -> Result<(), StoreError> {
+        let write = self.update(
+            key(export_pk(period), "EXPORT"),
+            "SET #export.#status = :status, #export.failure = :failure",
+            Some("attribute_exists(PK) AND #export.#status <> :done"),
+            vec![("#export", "export"), ("#status", "status")],
+            HashMap::from([
+                (":status".to_owned(), s(status.as_str())),
+                (":failure".to_owned(), failure.map_or(AttributeValue::Null(true), s)),
+                (":done".to_owned(), s(ExportState::Done.as_str())),
+            ]),
+        )?;
+        self.transact(vec![write], &["the export"]).await
+    }
+
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError> {
         // `LEDGER` and `LINE#…`: the whole partition.
         let items = self.query_prefix(ledger_pk(opportunity), "L").await?;
@@ -361,9 +398,9 @@ impl Payouts for DynamoStore {
         let writes = vec![
             self.put_named(
                 item,
-                "#export.#state = :writing",
-                vec![("#export", "export"), ("#state", "state")],
-                HashMap::from([(":writing".to_owned(), s(ExportState::Writing.as_str()))]),
+                "#export.#status <> :done",
+                vec![("#export", "export"), ("#status", "status")],
+                HashMap::from([(":done".to_owned(), s(ExportState::Done.as_str()))]),
             )?,
             self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?,
         ];
@@ -419,6 +456,22 @@ fn index_page(
 
 #[async_trait]
 impl Payouts for MemoryStore {
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
+    ) -> Result<(), StoreError> {
+        match self.state().payouts.exports.get_mut(&period) {
+            Some(export) if export.status != ExportState::Done => {
+                export.status = status;
+                export.failure = failure;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("the export")),
+        }
+    }
+
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError> {
         let state = self.state();
         let ledger = state
@@ -537,7 +590,7 @@ impl Payouts for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         match state.payouts.exports.get(&period) {
-            Some(current) if current.state == ExportState::Writing => {
+            Some(current) if current.status != ExportState::Done => {
                 state.payouts.exports.insert(period, record.clone());
                 state.outbox.push(outbox_item(event));
                 Ok(())

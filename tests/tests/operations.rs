@@ -1,0 +1,164 @@
+//! What a platform team signs off in template.yaml (SPEC §20), held as
+//! tests: cfn-lint and checkov catch what is insecure, these catch what is
+//! missing (an alarm, a retention, a retry policy) when a resource is added.
+
+// Test helpers as well as tests may stop at the first broken expectation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use partnerops_e2e::repo_file;
+use serde_norway::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    serde_norway::from_str(&std::fs::read_to_string(repo_file("template.yaml")).unwrap()).unwrap()
+}
+
+fn resources(t: &Value) -> Vec<(String, Value)> {
+    t["Resources"].as_mapping().unwrap().iter().map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone())).collect()
+}
+
+fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
+    resources(t).into_iter().filter(|(_, r)| r["Type"].as_str() == Some(kind)).collect()
+}
+
+/// The resource a `!Ref X` / `!GetAtt X.Attr` names.
+fn target(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(t) => t.value.as_str().map(|s| s.split('.').next().unwrap_or(s).to_owned()),
+        _ => None,
+    }
+}
+
+/// (namespace, metric, resource named in its first dimension) of every alarm,
+/// each sending to the alarm topic.
+fn alarms(t: &Value) -> BTreeSet<(String, String, String)> {
+    of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(id, a)| {
+            let p = &a["Properties"];
+            assert_eq!(target(&p["AlarmActions"][0]).as_deref(), Some("AlarmTopic"), "{id} goes to the topic");
+            let dimension = &p["Dimensions"][0]["Value"];
+            let named = target(dimension).or_else(|| dimension.as_str().map(str::to_owned)).unwrap_or_default();
+            (p["Namespace"].as_str().unwrap().to_owned(), p["MetricName"].as_str().unwrap().to_owned(), named)
+        })
+        .collect()
+}
+
+#[test]
+fn every_dead_letter_queue_function_rule_and_schedule_is_alarmed() {
+    let t = template();
+    let alarms = alarms(&t);
+    let has = |ns: &str, metric: &str, name: &str| alarms.contains(&(ns.into(), metric.into(), name.into()));
+    let dlqs: Vec<String> =
+        of_type(&t, "AWS::SQS::Queue").into_iter().map(|(id, _)| id).filter(|id| id.ends_with("DLQ")).collect();
+    assert!(dlqs.len() >= 6, "{dlqs:?}");
+    for dlq in &dlqs {
+        assert!(has("AWS/SQS", "ApproximateNumberOfMessagesVisible", dlq), "no alarm on {dlq}");
+    }
+    let functions = of_type(&t, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 9);
+    for (id, _) in &functions {
+        assert!(has("AWS/Lambda", "Errors", id), "no errors alarm on {id}");
+        assert!(has("AWS/Lambda", "Throttles", id), "no throttles alarm on {id}");
+    }
+    assert!(has("AWS/Lambda", "IteratorAge", "OutboxRelayFunction"));
+    for (rule, _) in of_type(&t, "AWS::Events::Rule") {
+        assert!(has("AWS/Events", "FailedInvocations", &rule), "no alarm on {rule}");
+    }
+    assert!(has("AWS/Scheduler", "TargetErrorCount", "default"));
+    assert!(has("AWS/ApiGateway", "5xx", "HttpApi"));
+    let subscription = &of_type(&t, "AWS::SNS::Subscription")[0].1;
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+}
+
+#[test]
+fn every_schedule_and_rule_target_retries_into_a_dead_letter_queue() {
+    let t = template();
+    let mut schedules = 0;
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        for (name, event) in f["Properties"]["Events"].as_mapping().unwrap() {
+            let kind = event["Type"].as_str().unwrap();
+            assert_ne!(kind, "Schedule", "{id}: EventBridge Scheduler (ScheduleV2) has retries and a DLQ");
+            if kind == "ScheduleV2" {
+                schedules += 1;
+                let p = &event["Properties"];
+                assert!(p["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{id}.{name:?}");
+                assert_eq!(target(&p["DeadLetterConfig"]["Arn"]).as_deref(), Some("ScheduleDLQ"), "{id}.{name:?}");
+            }
+        }
+    }
+    assert_eq!(schedules, 2, "the sweep and the monthly export");
+    for (id, rule) in of_type(&t, "AWS::Events::Rule") {
+        for target_def in rule["Properties"]["Targets"].as_sequence().unwrap() {
+            assert!(target_def["RetryPolicy"].is_mapping(), "{id}");
+            assert_eq!(target(&target_def["DeadLetterConfig"]["Arn"]).as_deref(), Some("RuleDLQ"), "{id}");
+        }
+    }
+}
+
+#[test]
+fn logs_expire_the_api_is_throttled_and_logged_and_data_is_kept() {
+    let t = template();
+    let groups = of_type(&t, "AWS::Logs::LogGroup");
+    for (id, g) in &groups {
+        assert_eq!(target(&g["Properties"]["RetentionInDays"]).as_deref(), Some("LogRetentionDays"), "{id}");
+    }
+    for (id, _) in of_type(&t, "AWS::Serverless::Function") {
+        let base = id.trim_end_matches("Function");
+        let group =
+            groups.iter().find(|(g, _)| g == &format!("{base}Logs")).unwrap_or_else(|| panic!("{id} has no log group"));
+        let name = group.1["Properties"]["LogGroupName"].clone();
+        let Value::Tagged(sub) = name else { panic!("{id}: LogGroupName is a !Sub") };
+        assert_eq!(sub.value.as_str(), Some(format!("/aws/lambda/${{{id}}}").as_str()));
+    }
+    let api = &of_type(&t, "AWS::Serverless::HttpApi")[0].1["Properties"];
+    assert_eq!(target(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]).as_deref(), Some("ApiThrottleRate"));
+    assert_eq!(target(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"]).as_deref(), Some("ApiThrottleBurst"));
+    assert_eq!(target(&api["AccessLogSettings"]["DestinationArn"]).as_deref(), Some("ApiAccessLogs"));
+    let format: serde_json::Value = serde_json::from_str(api["AccessLogSettings"]["Format"].as_str().unwrap()).unwrap();
+    assert!(format["status"].is_string(), "access logs are JSON");
+
+    let table = &of_type(&t, "AWS::DynamoDB::Table")[0].1;
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    for (id, r) in resources(&t) {
+        if id.ends_with("DLQ") || id == "ExportsBucket" || id == "Table" {
+            assert_eq!(r["DeletionPolicy"].as_str(), Some("Retain"), "{id} is kept when the stack is deleted");
+        }
+    }
+}
+
+#[test]
+fn no_secret_in_the_environment_and_iam_names_what_it_grants() {
+    let t = template();
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    assert!(!text.contains("index/*"), "IAM names each index");
+    assert!(!text.contains("identity/*"), "SES is scoped to the sender identity");
+    for (name, param) in t["Parameters"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(!name.to_lowercase().contains("webhook") && !name.to_lowercase().contains("secret"), "{name}");
+        assert!(param["NoEcho"].is_null(), "{name}: a secret parameter would sit in the stack");
+    }
+    for (id, f) in of_type(&t, "AWS::Serverless::Function") {
+        if let Some(vars) = f["Properties"]["Environment"]["Variables"].as_mapping() {
+            for (key, value) in vars {
+                let key = key.as_str().unwrap();
+                assert!(!key.contains("WEBHOOK_URL") && !key.contains("TOKEN"), "{id}: {key}");
+                if key.ends_with("SECRET_ARN") {
+                    assert_eq!(target(value).as_deref(), Some("SlackWebhookSecret"), "{id}: {key}");
+                }
+            }
+        }
+    }
+    let notifier =
+        &of_type(&t, "AWS::Serverless::Function").into_iter().find(|(id, _)| id == "NotifierFunction").unwrap().1;
+    let statements = notifier["Properties"]["Policies"][0]["Statement"].as_sequence().unwrap();
+    let reads_secret = statements.iter().any(|s| {
+        s["Action"].as_str() == Some("secretsmanager:GetSecretValue")
+            && target(&s["Resource"]).as_deref() == Some("SlackWebhookSecret")
+    });
+    assert!(reads_secret, "the notifier reads exactly its secret");
+}
