@@ -635,3 +635,47 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
         })
     );
 }
+
+#[tokio::test]
+async fn customers_rejections_and_a_crm_event_seen_twice() {
+    let observed = on_both(|t| async move {
+        let alpha = t.partner("alpha").await;
+        let crm = t.key(Role::Crm, None).await;
+        let (marked, _) =
+            t.post("/v1/admin/customers", &t.admin, json!({ "domains": ["initech.com", "www.initech.com"] })).await;
+        let key = partnerops_domain::prospect::ProspectKey::from_domain_input("initech.com").unwrap();
+        let standing = t.store.prospect_standing(&key).await.unwrap();
+        let customer = t.store.customer_standing(&key).await.unwrap();
+        let (status, rejected) = t.post("/v1/referrals", &alpha, referral("initech.com")).await;
+        let mine = t
+            .store
+            .referrals(
+                &ReferralQuery { partner_id: Some(PartnerId::parse("alpha").unwrap()), status: None },
+                &PageRequest { limit: 10, cursor: None },
+            )
+            .await
+            .unwrap();
+        let (_, accepted) = t.post("/v1/referrals", &alpha, referral("globex.com")).await;
+        let now = t.clock.now().to_rfc3339();
+        let event = json!({ "event_id": "seen-1", "type": "opportunity.created", "occurred_at": now,
+            "opportunity_id": "006-S", "referral_id": accepted["id"], "name": "Deal",
+            "amount": { "amount": "50000.00", "currency": "USD" }, "owner_email": "owner@example.com" });
+        let first = t.post("/v1/crm/events", &crm, event.clone()).await;
+        let seen = t.store.crm_event_seen("seen-1", t.clock.now()).await.unwrap();
+        let again = t.post("/v1/crm/events", &crm, event).await;
+        // Past the 30-day window the id is forgotten.
+        let forgotten = t.store.crm_event_seen("seen-1", t.clock.now().plus(chrono::Duration::days(31))).await.unwrap();
+        json!({
+            "marked": marked,
+            "standing": [standing.existing_customer, customer.existing_customer],
+            "referral": [status, rejected["code"]],
+            "stored_rejected": mine.items.iter().map(|r| format!("{:?}", r.referral.status)).collect::<Vec<_>>(),
+            "crm": [first.0, first.1["duplicate"], seen, again.0, again.1["duplicate"], forgotten],
+        })
+    })
+    .await;
+    assert_eq!(observed["standing"], json!([true, true]), "{observed}");
+    assert_eq!(observed["referral"], json!([409, "existing_customer"]), "{observed}");
+    assert_eq!(observed["stored_rejected"], json!(["Rejected"]), "{observed}");
+    assert_eq!(observed["crm"], json!([200, false, true, 200, true, false]), "{observed}");
+}
