@@ -19,6 +19,9 @@ use partnerops_domain::partner::{
 use partnerops_domain::prospect::ProspectKey;
 use serde::{Deserialize, Serialize};
 
+mod people;
+use people::{create_user, get_user, list_users, rotate_referral_form, update_user};
+
 /// Most domains one `POST /v1/admin/customers` may mark.
 pub const MAX_CUSTOMER_DOMAINS: usize = 1000;
 const UPDATE_ATTEMPTS: usize = 3;
@@ -32,6 +35,11 @@ pub fn routes() -> Vec<Route> {
         Route::post("/v1/admin/keys", &[Role::Admin], create_key),
         Route::delete("/v1/admin/keys/{key_id}", &[Role::Admin], revoke_key),
         Route::post("/v1/admin/customers", &[Role::Admin], mark_customers),
+        Route::post("/v1/admin/users", &[Role::Admin], create_user),
+        Route::get("/v1/admin/users", &[Role::Admin], list_users),
+        Route::get("/v1/admin/users/{id}", &[Role::Admin], get_user),
+        Route::patch("/v1/admin/users/{id}", &[Role::Admin], update_user),
+        Route::post("/v1/admin/partners/{id}/referral-form", &[Role::Admin], rotate_referral_form),
     ]
 }
 

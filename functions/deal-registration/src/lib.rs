@@ -12,6 +12,7 @@ use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router,
 use partnerops_aws::store::{RegistrationQuery, RegistrationRecord};
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, RegistrationId};
+use partnerops_domain::partner::{Partner, PartnerId};
 use partnerops_domain::registration::{
     ChangeRefused, Decision, DecisionDraft, QueueChange, QueueWrite, RegistrationDraft, RegistrationStatus,
     RegistrationSubmission, SubmissionIds, SubmissionOutcome, decide_registration, decide_submission,
@@ -68,7 +69,8 @@ fn fresh_event_id(state: &AppState) -> impl FnMut() -> EventId + '_ {
     move || EventId::generate(state.clock.now(), entropy())
 }
 
-async fn position(state: &AppState, record: &RegistrationRecord) -> Result<Option<usize>, Problem> {
+/// Where a pending registration stands in its customer's queue (1 = lead).
+pub async fn position(state: &AppState, record: &RegistrationRecord) -> Result<Option<usize>, Problem> {
     if record.registration.status != RegistrationStatus::Pending {
         return Ok(None);
     }
@@ -84,9 +86,33 @@ async fn submit(
     let partner = principal.partner_record.clone().ok_or_else(Problem::forbidden)?;
     let today = state.clock.now().as_datetime().date_naive();
     let submission = RegistrationSubmission::parse(draft, today).map_err(Problem::validation)?;
-    let state = &state;
-    let partner = &partner;
-    let submission = &submission;
+    let submitted = submit_registration(&state, &partner, &submission).await?;
+    let created = submitted.created;
+    let response = Json(body(submitted.record, submitted.position));
+    if created {
+        let location = format!("/v1/deal-registrations/{}", response.0.registration.id);
+        Ok((StatusCode::CREATED, [(header::LOCATION, location)], response).into_response())
+    } else {
+        Ok(response.into_response())
+    }
+}
+
+/// A submission's outcome: the registration (new, or the partner's own
+/// existing one for the customer) and its queue position while pending.
+pub struct Submitted {
+    pub record: RegistrationRecord,
+    pub position: Option<usize>,
+    pub created: bool,
+}
+
+/// SPEC §6 for one parsed submission by `partner`; refusals are the API's
+/// problems (403 `not_certified`, 409 with the partner-safe wording). The
+/// API and the portal's forms both come through here.
+pub async fn submit_registration(
+    state: &AppState,
+    partner: &Partner,
+    submission: &RegistrationSubmission,
+) -> Result<Submitted, Problem> {
     retry_on_conflict(ATTEMPTS, move || async move {
         let now = state.clock.now();
         let standing = state.store.customer_standing(&submission.customer_key).await?;
@@ -95,17 +121,15 @@ async fn submit(
             event_ids: [EventId::generate(now, entropy()), EventId::generate(now, entropy())],
         };
         match decide_submission(submission.clone(), partner, &standing, &state.terms, now, ids) {
-            SubmissionOutcome::NotCertified => {
-                Err(Attempt::from(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "not_certified",
-                    "The program requires an unexpired deal_registration certification to register deals.",
-                )))
-            }
+            SubmissionOutcome::NotCertified => Err(Attempt::from(Problem::new(
+                StatusCode::FORBIDDEN,
+                "not_certified",
+                "The program requires an unexpired deal_registration certification to register deals.",
+            ))),
             SubmissionOutcome::Existing(id) => {
                 let record = state.store.registration(&id).await?.ok_or_else(Problem::internal)?;
                 let position = position(state, &record).await?;
-                Ok(Json(body(record, position)).into_response())
+                Ok(Submitted { record, position, created: false })
             }
             SubmissionOutcome::Rejected(recorded, refusal) => {
                 state.store.record_registration(&recorded).await?;
@@ -123,9 +147,7 @@ async fn submit(
                     };
                     let position = if appended { position(state, &record).await? } else { None };
                     tracing::info!(registration_id = %record.registration.id, status = record.registration.status.as_str(), "deal registration submitted");
-                    let location = format!("/v1/deal-registrations/{}", record.registration.id);
-                    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body(record, position)))
-                        .into_response())
+                    Ok(Submitted { record, position, created: true })
                 }
                 Err(e) => Err(e.into()),
             },
@@ -210,24 +232,31 @@ async fn decide(
 ) -> ApiResult {
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
     let decision = Decision::parse(draft).map_err(Problem::validation)?;
-    let state = &state;
-    let id = &id;
-    let decision = &decision;
-    let principal = &principal;
+    let record = decide_one(&state, &id, &decision, principal.key_id.as_str()).await?;
+    Ok(Json(body(record, None)).into_response())
+}
+
+/// A channel manager's decision on one registration, recorded as made by
+/// `actor` (an API key id or a user id).
+pub async fn decide_one(
+    state: &AppState,
+    id: &RegistrationId,
+    decision: &Decision,
+    actor: &str,
+) -> Result<RegistrationRecord, Problem> {
     retry_on_conflict(ATTEMPTS, move || async move {
         let record = state.store.registration(id).await?.ok_or_else(Problem::not_found)?;
         let (queue, owner) =
             state.store.queue_and_partner(&record.registration.customer_key, &record.registration.partner_id).await?;
         let owner = owner.ok_or_else(Problem::internal)?;
         let now = state.clock.now();
-        let actor = principal.key_id.to_string();
         let change = decide_registration(
             &record.registration,
             &record.timers,
             &queue,
             decision,
             &owner,
-            &actor,
+            actor,
             &state.terms,
             now,
             fresh_event_id(state),
@@ -249,7 +278,7 @@ async fn decide(
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, changed = change.changes.len(), "deal registration decided");
-                Ok(Json(body(applied(record, &change), None)).into_response())
+                Ok(applied(record, &change))
             }
             Err(e) => Err(e.into()),
         }
@@ -259,12 +288,20 @@ async fn decide(
 
 async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
     let id = RegistrationId::parse(&id).ok_or_else(Problem::not_found)?;
-    let state = &state;
-    let id = &id;
-    let principal = &principal;
+    let partner = principal.partner().cloned().ok_or_else(Problem::not_found)?;
+    let record = withdraw_one(&state, &partner, &id).await?;
+    Ok(Json(body(record, None)).into_response())
+}
+
+/// A partner withdraws its own registration; another partner's is 404.
+pub async fn withdraw_one(
+    state: &AppState,
+    partner: &PartnerId,
+    id: &RegistrationId,
+) -> Result<RegistrationRecord, Problem> {
     retry_on_conflict(ATTEMPTS, move || async move {
         let record = state.store.registration(id).await?.ok_or_else(Problem::not_found)?;
-        if principal.partner() != Some(&record.registration.partner_id) {
+        if partner != &record.registration.partner_id {
             return Err(Attempt::from(Problem::not_found()));
         }
         let queue = state.store.registration_queue(&record.registration.customer_key).await?;
@@ -274,7 +311,7 @@ async fn withdraw(State(state): State<AppState>, principal: Principal, Path(id):
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, "deal registration withdrawn");
-                Ok(Json(body(applied(record, &change), None)).into_response())
+                Ok(applied(record, &change))
             }
             Err(e) => Err(e.into()),
         }

@@ -69,7 +69,7 @@ fn bench_throughput(c: &mut Criterion) {
     let notifier = runtime.block_on(async {
         let slack = capture("/hook", "ok").await;
         let ses = capture("/v2/email/outbound-emails", r#"{"MessageId":"m"}"#).await;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let sdk = partnerops_aws::sdk_defaults()
             .endpoint_url(ses)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_sesv2::config::Credentials::new("a", "b", None, None, "bench"))

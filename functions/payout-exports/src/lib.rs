@@ -393,7 +393,35 @@ async fn get_export(Extension(exports): Extension<Arc<Exports>>, Path(raw): Path
 
 async fn get_lines(Extension(exports): Extension<Arc<Exports>>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
-    match exports.store.payout_export(period).await? {
+    export_file(exports.store.as_ref(), exports.files.as_ref(), period, ExportFile::Lines).await
+}
+
+/// The two files an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFile {
+    Lines,
+    Summary,
+}
+
+impl ExportFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFile::Lines => "lines.csv",
+            ExportFile::Summary => "summary.csv",
+        }
+    }
+}
+
+/// A finished export's file, streamed from the bucket: 404 without an
+/// export, 409 `export_not_done` until it is done. The API and the portal's
+/// exports page both serve files through here.
+pub async fn export_file(
+    store: &dyn Ledger,
+    files: &dyn Objects,
+    period: Period,
+    file: ExportFile,
+) -> Result<Response, Problem> {
+    match store.payout_export(period).await? {
         None => return Err(Problem::not_found()),
         Some(record) if record.status != ExportState::Done => {
             return Err(Problem::conflict(
@@ -403,21 +431,22 @@ async fn get_lines(Extension(exports): Extension<Arc<Exports>>, Path(raw): Path<
         }
         Some(_) => {}
     }
-    let stream = match exports.files.get(&export_key(period, "lines.csv")).await {
+    let name = file.name();
+    let stream = match files.get(&export_key(period, name)).await {
         Ok(Some(stream)) => stream,
         Ok(None) => {
-            tracing::error!(%period, "an exported period has no lines.csv");
+            tracing::error!(%period, file = name, "an exported period has no such file");
             return Err(Problem::unavailable());
         }
         Err(e) => {
-            tracing::error!(error = %e, "reading lines.csv");
+            tracing::error!(error = %e, file = name, "reading an export file");
             return Err(Problem::unavailable());
         }
     };
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"payouts-{period}-lines.csv\""))
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"payouts-{period}-{name}\""))
         .body(Body::from_stream(stream))
         .map_err(|_| Problem::internal())
 }

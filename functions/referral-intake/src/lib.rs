@@ -9,9 +9,10 @@ use partnerops_api::list::{ListBody, empty, page_request, partner_scope};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::problem::{Attempt, retry_on_conflict};
 use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, build_router, entropy};
-use partnerops_aws::store::ReferralQuery;
+use partnerops_aws::store::{ReferralQuery, ReferralRecord};
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::{EventId, ReferralId};
+use partnerops_domain::partner::PartnerId;
 use partnerops_domain::referral::{
     IntakeDecision, IntakeIds, ReferralDraft, ReferralStatus, ReferralSubmission, decide_referral_intake,
 };
@@ -41,9 +42,30 @@ async fn submit_referral(
 ) -> ApiResult {
     let partner_id = principal.partner().cloned().ok_or_else(Problem::forbidden)?;
     let submission = ReferralSubmission::parse(draft).map_err(Problem::validation)?;
-    let state = &state;
-    let submission = &submission;
-    let partner_id = &partner_id;
+    match intake(&state, &partner_id, &submission).await? {
+        Intake::Existing(record) => Ok((StatusCode::OK, Json(record)).into_response()),
+        Intake::Created(record) => {
+            let location = format!("/v1/referrals/{}", record.referral.id);
+            Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response())
+        }
+    }
+}
+
+/// What an intake came to: a new referral, or the partner's own live
+/// referral of the same prospect. A rejection is the 409 problem, with the
+/// partner-safe wording, after the rejected referral is recorded.
+pub enum Intake {
+    Created(ReferralRecord),
+    Existing(ReferralRecord),
+}
+
+/// SPEC §5 for one parsed submission on behalf of `partner_id`: the API and
+/// the portal's forms both come through here.
+pub async fn intake(
+    state: &AppState,
+    partner_id: &PartnerId,
+    submission: &ReferralSubmission,
+) -> Result<Intake, Problem> {
     retry_on_conflict(INTAKE_ATTEMPTS, move || async move {
         let now = state.clock.now();
         let standing = state.store.prospect_standing(&submission.prospect_key).await?;
@@ -54,18 +76,16 @@ async fn submit_referral(
         match decide_referral_intake(submission.clone(), partner_id, &standing, &state.terms, now, ids) {
             IntakeDecision::AlreadyReferred(id) => {
                 let record = state.store.referral(&id).await?.ok_or_else(Problem::internal)?;
-                Ok((StatusCode::OK, Json(record)).into_response())
+                Ok(Intake::Existing(record))
             }
             IntakeDecision::Accepted(accepted) => match state.store.record_accepted_referral(&accepted).await {
                 Ok(()) => {
                     tracing::info!(referral_id = %accepted.referral.id, partner_id = %partner_id, "referral received");
-                    let record = partnerops_aws::store::ReferralRecord {
+                    Ok(Intake::Created(ReferralRecord {
                         slas: vec![accepted.timer.view()],
                         timers: vec![accepted.timer.clone()],
                         referral: accepted.referral,
-                    };
-                    let location = format!("/v1/referrals/{}", record.referral.id);
-                    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(record)).into_response())
+                    }))
                 }
                 Err(e) => Err(e.into()),
             },

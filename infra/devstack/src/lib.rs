@@ -23,7 +23,7 @@ use crate::routes::{TickSummary, dev_router};
 use crate::stream::{RelayHealth, StreamRelay};
 use crate::template::{EventSource, Template};
 use anyhow::{Context as _, bail};
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::Credentials;
 use partnerops_api::{AppState, Route, build_router};
 use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher};
@@ -66,6 +66,13 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
             (name, events)
         })
         .collect();
+    triggers.insert(
+        "portal",
+        portal::routes()
+            .into_iter()
+            .map(|(method, path)| EventSource::Http { method: method.to_string(), path: path.to_owned() })
+            .collect(),
+    );
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
@@ -294,7 +301,7 @@ impl Drop for DevStack {
 
 /// SDK configuration for a local endpoint with dummy credentials.
 pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    partnerops_aws::sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(REGION))
         .credentials_provider(Credentials::new("partnerops", "partnerops", None, None, "devstack"))
@@ -376,7 +383,11 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     let clock = Arc::new(DevClock::default());
     let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
     let terms = Arc::new(options.terms.clone());
-    let state = AppState::new(store.clone(), clock.clone(), terms.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let state = AppState::new(store.clone(), clock.clone(), terms.clone()).with_base_url(&url);
 
     let admin_key = match &options.admin_key {
         Some(key) => NewApiKey::from_plaintext(key.clone()),
@@ -467,12 +478,23 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         last_runs: AsyncMutex::new(BTreeMap::new()),
     });
 
+    let portal = portal::router(portal::PortalState {
+        app: state.clone(),
+        mailer: Arc::new(Recording {
+            inner: Some(Arc::new(notifier::SesEmail::new(sesv2.clone(), from.clone()))),
+            sent: shared.sent.clone(),
+            clock: shared.clock.clone(),
+        }),
+        files: Arc::new(partnerops_aws::objects::S3Objects::new(
+            clients.s3.clone(),
+            provisioned.reference("ExportsBucket")?,
+        )),
+        // The dev stack serves plain http on loopback.
+        secure_cookies: false,
+    });
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
-    let app = build_router(routes, state).layer(axum::Extension(exports)).merge(dev_router(shared.clone()));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let app =
+        build_router(routes, state).layer(axum::Extension(exports)).merge(portal).merge(dev_router(shared.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let mut tasks = vec![tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -7,6 +7,7 @@
 // Reporting sizes and timings only; money never passes through this crate.
 #![allow(clippy::float_arithmetic)]
 
+mod browser;
 mod measure;
 mod toolchain;
 
@@ -22,7 +23,8 @@ usage: cargo xtask <command>
   test                     every check CI runs: the OpenAPI document, cfn-lint and
                            checkov on the template, fmt, clippy, unit, property,
                            integration, end-to-end and contract (schemathesis)
-                           tests, sam validate --lint
+                           tests, the portal in Chromium (playwright-core,
+                           axe-core), sam validate --lint
   package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
   measure                  release binary sizes and cold start to the first runtime poll
   load [--referrals N] [--writers W] [--sample S]
@@ -150,6 +152,11 @@ fn test() -> Result<(), String> {
         tools.apply_env(&mut tests);
         toolchain::run_counting_tests(&mut tests)
     })?;
+    let (browser_passed, browser_failed) =
+        timed(&mut timings, "browser: the portal in Chromium (playwright-core, axe-core)", || {
+            browser::run_suite(&tools, &root(), &target_dir(), &mut cargo())
+        })?;
+    let (passed, failed) = (passed + browser_passed, failed + browser_failed);
     timed(&mut timings, "sam validate --lint", || {
         run(tools.command(&tools.bin("sam")).current_dir(root()).args(["validate", "--lint", "--region", "us-east-1"]))
     })?;

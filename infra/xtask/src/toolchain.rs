@@ -45,7 +45,7 @@ pub struct Toolchain {
     checkov: Option<PathBuf>,
 }
 
-fn fingerprint(text: &str) -> String {
+pub fn fingerprint(text: &str) -> String {
     // FNV-1a: only detects edits to the requirements file.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes() {

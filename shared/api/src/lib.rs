@@ -4,6 +4,7 @@
 //! each function's axum `Router` is built.
 
 pub mod auth;
+pub mod base_url;
 pub mod body;
 pub mod idempotency;
 pub mod lambda;

@@ -47,6 +47,10 @@ impl Problem {
         self
     }
 
+    pub fn body(&self) -> &ProblemBody {
+        &self.0
+    }
+
     pub fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

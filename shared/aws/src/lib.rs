@@ -22,7 +22,20 @@ pub use store::{DynamoStore, MemoryStore, Store, StoreError};
 /// The SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL` for the local stack). Loaded once per container.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    sdk_defaults().load().await
+}
+
+/// `aws_config::defaults` with the HTTPS client every partnerops binary
+/// shares: rustls on ring, the provider reqwest already links for Slack, so
+/// each binary carries one TLS crypto library instead of ring and aws-lc
+/// (about 2 MiB of the arm64 package).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https_client())
+}
+
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 impl DynamoStore {

@@ -2,10 +2,39 @@
 //! (default `info`). Request bodies, API keys and webhook URLs are never
 //! logged by partnerops code.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// `RUST_LOG` in its `target=level,level` form. `Targets` rather than
+/// `EnvFilter`: the latter's span and field matching pulls a regex engine
+/// into every Lambda binary, and nothing here filters on spans.
+pub fn filter(spec: Option<&str>) -> Targets {
+    spec.and_then(|s| s.parse::<Targets>().ok()).unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ =
-        tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).with_target(true).try_init();
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
+    let layer = tracing_subscriber::fmt::layer().json().with_current_span(false).with_target(true);
+    let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_a_bad_spec_falls_back_to_info() {
+        let f = filter(Some("warn,partnerops_aws=debug"));
+        assert!(f.would_enable("partnerops_aws::store", &Level::DEBUG));
+        assert!(!f.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(f.would_enable("aws_smithy_runtime", &Level::WARN));
+        let off = filter(Some("off"));
+        assert!(!off.would_enable("anything", &Level::ERROR));
+        let fallback = filter(Some("=#bad"));
+        assert!(fallback.would_enable("anything", &Level::INFO));
+        assert!(!fallback.would_enable("anything", &Level::DEBUG));
+        assert!(filter(None).would_enable("anything", &Level::INFO));
+    }
 }

@@ -286,6 +286,16 @@ pub enum OpportunityStatus {
     Lost,
 }
 
+impl OpportunityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpportunityStatus::Open => "open",
+            OpportunityStatus::Won => "won",
+            OpportunityStatus::Lost => "lost",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Opportunity {
     pub id: String,

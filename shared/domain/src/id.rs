@@ -96,6 +96,10 @@ prefixed_id!(
     /// A certification held by a partner (`cert_…`).
     CertificationId, "cert_"
 );
+prefixed_id!(
+    /// A person who signs in to the portal (`usr_…`).
+    UserId, "usr_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ pub mod money;
 pub mod notify;
 pub mod partner;
 pub mod payout;
+pub mod people;
 pub mod prospect;
 pub mod referral;
 pub mod registration;

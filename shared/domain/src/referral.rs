@@ -52,9 +52,54 @@ pub struct ReferralSubmission {
     pub motion: Motion,
     pub notes: Option<String>,
     pub external_ref: Option<String>,
+    /// Who at the partner filled in the hosted form; `None` through the API.
+    pub submitter: Option<Submitter>,
+}
+
+/// The person at the partner who submitted a referral through its hosted
+/// form (SPEC §16), kept on the referral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitter {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SubmitterDraft {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+impl Submitter {
+    pub fn parse(draft: SubmitterDraft, errors: &mut FieldErrors) -> Option<Self> {
+        let name = errors.required("submitter.name", draft.name.filter(|n| !n.trim().is_empty()));
+        let name = name.and_then(|n| errors.check("submitter.name", bounded_text(&n, 1, 200)));
+        let email = errors.required("submitter.email", draft.email.filter(|e| !e.trim().is_empty()));
+        let email = email.and_then(|e| errors.check("submitter.email", parse_email(e.trim())));
+        Some(Self { name: name?, email: email? })
+    }
 }
 
 impl ReferralSubmission {
+    /// A hosted-form submission: the referral's rules plus its submitter,
+    /// every error reported at once.
+    pub fn parse_hosted(draft: ReferralDraft, submitter: SubmitterDraft) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let submitter = Submitter::parse(submitter, &mut errors);
+        match Self::parse(draft) {
+            Ok(mut submission) if errors.is_empty() => {
+                submission.submitter = submitter;
+                Ok(submission)
+            }
+            Ok(_) => Err(errors),
+            Err(more) => {
+                let mut all = more.into_vec();
+                all.extend(errors.into_vec());
+                Err(FieldErrors::from(all))
+            }
+        }
+    }
+
     pub fn parse(draft: ReferralDraft) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::new();
         let company = Company::parse("company", draft.company, &mut errors);
@@ -82,7 +127,15 @@ impl ReferralSubmission {
         }
         let submission = (|| {
             let (company, prospect_key) = company?;
-            Some(ReferralSubmission { company, prospect_key, contact: contact?, motion: motion?, notes, external_ref })
+            Some(ReferralSubmission {
+                company,
+                prospect_key,
+                contact: contact?,
+                motion: motion?,
+                notes,
+                external_ref,
+                submitter: None,
+            })
         })();
         errors.finish(submission)
     }
@@ -105,6 +158,8 @@ pub struct Referral {
     pub rejection_reason: Option<RejectionReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opportunity_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<Submitter>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -212,6 +267,7 @@ pub fn decide_referral_intake(
         status: ReferralStatus::Received,
         rejection_reason: None,
         opportunity_id: None,
+        submitter: submission.submitter,
         created_at: now,
         updated_at: now,
     };

@@ -31,13 +31,43 @@ pub enum AttributionRole {
     Influenced,
 }
 
+impl AttributionRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionRole::Sourced => "sourced",
+            AttributionRole::Influenced => "influenced",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramTerms {
     pub program: ProgramSection,
     pub sla: SlaSection,
     pub registration: RegistrationTerms,
     pub notifications: NotificationTerms,
+    pub portal: PortalTerms,
+    pub slack: SlackTerms,
     pub payouts: PayoutTerms,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortalTerms {
+    /// Origins allowed to frame the hosted referral form; none by default.
+    pub frame_ancestors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlackMode {
+    Webhook,
+    App,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackTerms {
+    pub mode: SlackMode,
+    pub alerts_channel: String,
+    pub decisions_channel: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +223,55 @@ struct RawTerms {
     #[serde(default)]
     notifications: RawNotifications,
     #[serde(default)]
+    portal: RawPortal,
+    #[serde(default)]
+    slack: RawSlack,
+    #[serde(default)]
     payouts: RawPayouts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawPortal {
+    frame_ancestors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSlack {
+    mode: String,
+    alerts_channel: String,
+    decisions_channel: String,
+}
+
+impl Default for RawSlack {
+    fn default() -> Self {
+        Self { mode: "webhook".into(), alerts_channel: String::new(), decisions_channel: String::new() }
+    }
+}
+
+/// An origin a browser would send: scheme, host and optional port, nothing
+/// else (a path, a wildcard or a quote would change the CSP's meaning).
+fn origin(key: &str, raw: &str) -> Result<String, TermsError> {
+    let rest = raw.strip_prefix("https://").or_else(|| raw.strip_prefix("http://"));
+    let ok = rest.is_some_and(|host| {
+        !host.is_empty()
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    });
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(TermsError::new(key, format!("`{raw}` must be an origin such as https://partner.example.com")))
+    }
+}
+
+fn slack_channel(key: &str, raw: &str) -> Result<String, TermsError> {
+    let ok = raw.is_empty() || (raw.len() <= 32 && raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(TermsError::new(key, format!("`{raw}` must be a Slack channel id such as C0123456789")))
+    }
 }
 
 #[derive(Deserialize)]
@@ -524,7 +602,44 @@ fn validate(raw: RawTerms) -> Result<ProgramTerms, TermsError> {
         overrides,
     };
 
-    Ok(ProgramTerms { program, sla: SlaSection { windows_hours: windows }, registration, notifications, payouts })
+    let portal = PortalTerms {
+        frame_ancestors: raw
+            .portal
+            .frame_ancestors
+            .iter()
+            .enumerate()
+            .map(|(i, o)| origin(&format!("portal.frame_ancestors[{i}]"), o))
+            .collect::<Result<_, _>>()?,
+    };
+    let mode = match raw.slack.mode.as_str() {
+        "webhook" => SlackMode::Webhook,
+        "app" => SlackMode::App,
+        other => return Err(TermsError::new("slack.mode", format!("`{other}` must be webhook or app"))),
+    };
+    let slack = SlackTerms {
+        mode,
+        alerts_channel: slack_channel("slack.alerts_channel", &raw.slack.alerts_channel)?,
+        decisions_channel: slack_channel("slack.decisions_channel", &raw.slack.decisions_channel)?,
+    };
+    if mode == SlackMode::App {
+        for (key, value) in
+            [("slack.alerts_channel", &slack.alerts_channel), ("slack.decisions_channel", &slack.decisions_channel)]
+        {
+            if value.is_empty() {
+                return Err(TermsError::new(key, "is required when slack.mode is app"));
+            }
+        }
+    }
+
+    Ok(ProgramTerms {
+        program,
+        sla: SlaSection { windows_hours: windows },
+        registration,
+        notifications,
+        portal,
+        slack,
+        payouts,
+    })
 }
 
 /// The default routing with the file's entries replacing whole events.
@@ -605,6 +720,14 @@ mod tests {
             ("[notifications]\nfrom_email = \"nope\"\n", "notifications.from_email"),
             ("[notifications.routing]\nSlaBreached = [\"slack\", \"pager\"]\n", "notifications.routing.SlaBreached[1]"),
             ("[notifications.routing]\nDealClosed = [\"finance\"]\n", "notifications.routing.DealClosed"),
+            (
+                "[portal]\nframe_ancestors = [\"https://ok.example\", \"https://*.evil; script-src *\"]\n",
+                "portal.frame_ancestors[1]",
+            ),
+            ("[portal]\nframe_ancestors = [\"partner.example\"]\n", "portal.frame_ancestors[0]"),
+            ("[slack]\nmode = \"bot\"\n", "slack.mode"),
+            ("[slack]\nmode = \"app\"\nalerts_channel = \"C1\"\n", "slack.decisions_channel"),
+            ("[slack]\nalerts_channel = \"#general\"\n", "slack.alerts_channel"),
             ("[surprise]\n", "surprise"),
             ("[program\n", "(file)"),
         ];

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let (Some(from), Some(to)) = (from, to) else { anyhow::bail!("give --from DLQ_URL and --to QUEUE_URL") };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = partnerops_aws::sdk_defaults();
     if let Some(region) = region {
         loader = loader.region(aws_config::Region::new(region));
     }

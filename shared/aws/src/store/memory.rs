@@ -51,6 +51,7 @@ pub(super) struct State {
     /// Each registration's audit entries by their sort key on the table.
     pub(super) history: HashMap<RegistrationId, BTreeMap<String, AuditEntry>>,
     pub(super) payouts: super::payouts::PayoutState,
+    pub(super) people: super::people::PeopleState,
 }
 
 #[derive(Default)]

@@ -16,6 +16,7 @@ mod keys;
 mod memory;
 mod partners;
 mod payouts;
+mod people;
 mod prospects;
 mod referrals;
 mod registrations;
@@ -31,6 +32,7 @@ pub use keys::{ApiKeyRecord, ApiKeys};
 pub use memory::MemoryStore;
 pub use partners::Partners;
 pub use payouts::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, Payouts};
+pub use people::People;
 pub use prospects::Prospects;
 pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
@@ -39,13 +41,24 @@ pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
 /// Every port trait, for code that calls them on a concrete store.
 pub mod ports {
     pub use super::{
-        ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, Prospects, Referrals, Registrations, SlaTimers, Store,
+        ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations,
+        SlaTimers, Store,
     };
 }
 
 /// Every port: what the HTTP functions' shared state holds.
 pub trait Store:
-    ApiKeys + Partners + Prospects + Referrals + Registrations + Crm + SlaTimers + Deliveries + Idempotency + Payouts
+    ApiKeys
+    + Partners
+    + Prospects
+    + Referrals
+    + Registrations
+    + Crm
+    + SlaTimers
+    + Deliveries
+    + Idempotency
+    + Payouts
+    + People
 {
 }
 
@@ -60,6 +73,7 @@ impl<T> Store for T where
         + Deliveries
         + Idempotency
         + Payouts
+        + People
         + ?Sized
 {
 }

@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::DomainEvent;
+use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::{DealLedger, ExportGroup, PayoutLine, Period};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -52,6 +53,30 @@ struct LedgerItem {
     entity: String,
     version: u64,
     ledger: DealLedger,
+}
+
+/// A partner's copy of one of its lines, written with the line: the
+/// partner's earnings are one `Query` on its partition; whether the line was
+/// exported is read from the line itself.
+#[derive(Serialize, Deserialize)]
+struct PartnerLineItem {
+    #[serde(rename = "PK")]
+    pk: String,
+    #[serde(rename = "SK")]
+    sk: String,
+    entity: String,
+    line: PayoutLine,
+}
+
+const PARTNER_LINE_PREFIX: &str = "PAYLINE#";
+
+fn partner_line_item(line: &PayoutLine) -> PartnerLineItem {
+    PartnerLineItem {
+        pk: partner_pk(&line.partner_id),
+        sk: format!("{PARTNER_LINE_PREFIX}{}#{}", line.earned_at, line.line_id),
+        entity: "partner_payout_line".into(),
+        line: line.clone(),
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -132,8 +157,28 @@ struct ExportItem {
     pk: String,
     #[serde(rename = "SK")]
     sk: String,
+    /// Every export in GSI1 under one partition, by period.
+    #[serde(rename = "GSI1PK", default)]
+    gsi1pk: String,
+    #[serde(rename = "GSI1SK", default)]
+    gsi1sk: String,
     entity: String,
     export: ExportRecord,
+}
+
+const EXPORTS_PARTITION: &str = "PAYOUT#EXPORTS";
+
+impl ExportItem {
+    fn new(period: Period, record: &ExportRecord) -> Self {
+        Self {
+            pk: export_pk(period),
+            sk: "EXPORT".into(),
+            gsi1pk: EXPORTS_PARTITION.into(),
+            gsi1sk: period.to_string(),
+            entity: "payout_export".into(),
+            export: record.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -184,6 +229,13 @@ pub trait Payouts: Send + Sync {
     ) -> Result<(Vec<PayoutLine>, Option<ExportCursor>), StoreError>;
 
     async fn payout_export(&self, period: Period) -> Result<Option<ExportRecord>, StoreError>;
+
+    /// Every line a partner earned, oldest first, each with the period of
+    /// the export that carried it (`None` while not yet exported).
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError>;
+
+    /// Every export, newest period first.
+    async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError>;
 
     /// Starts an export; `Ok(existing)` when the period has one already
     /// (finished, or interrupted and now resumed under the same id).
@@ -265,6 +317,8 @@ impl Payouts for DynamoStore {
                 line: line.clone(),
             })?;
             writes.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+            names.push("a payout line");
+            writes.push(self.put(to_item(&partner_line_item(line))?, Some("attribute_not_exists(PK)"))?);
             names.push("a payout line");
         }
         self.transact(writes, &names).await
@@ -368,13 +422,47 @@ impl Payouts for DynamoStore {
         got.item.map(|item| from_item::<ExportItem>(item).map(|i| i.export)).transpose()
     }
 
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
+        let copies = self.query_prefix(partner_pk(partner), PARTNER_LINE_PREFIX).await?;
+        let lines: Vec<PayoutLine> =
+            copies.into_iter().map(|i| from_item::<PartnerLineItem>(i).map(|c| c.line)).collect::<Result<_, _>>()?;
+        let mut periods: HashMap<String, Option<String>> = HashMap::new();
+        for chunk in lines.chunks(100) {
+            let keys = chunk.iter().map(|l| key(ledger_pk(&l.opportunity_id), format!("LINE#{}", l.line_id))).collect();
+            for item in self.batch_get(keys).await? {
+                let stored = from_item::<LineItem>(item)?;
+                periods.insert(stored.line.line_id.to_string(), stored.export_period);
+            }
+        }
+        Ok(lines
+            .into_iter()
+            .map(|l| {
+                let period = periods.get(l.line_id.as_str()).cloned().flatten();
+                (l, period)
+            })
+            .collect())
+    }
+
+    async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(EXPORTS_PARTITION))
+            .scan_index_forward(false)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unexpected("Query"))?;
+        items.into_iter().map(|i| from_item::<ExportItem>(i).map(|e| e.export)).collect()
+    }
+
     async fn begin_payout_export(&self, period: Period, record: &ExportRecord) -> Result<ExportRecord, StoreError> {
-        let item = to_item(&ExportItem {
-            pk: export_pk(period),
-            sk: "EXPORT".into(),
-            entity: "payout_export".into(),
-            export: record.clone(),
-        })?;
+        let item = to_item(&ExportItem::new(period, record))?;
         if self.put_item(item, Some("attribute_not_exists(PK)"), None).await? {
             return Ok(record.clone());
         }
@@ -389,12 +477,7 @@ impl Payouts for DynamoStore {
         record: &ExportRecord,
         event: &DomainEvent,
     ) -> Result<(), StoreError> {
-        let item = to_item(&ExportItem {
-            pk: export_pk(period),
-            sk: "EXPORT".into(),
-            entity: "payout_export".into(),
-            export: record.clone(),
-        })?;
+        let item = to_item(&ExportItem::new(period, record))?;
         let writes = vec![
             self.put_named(
                 item,
@@ -576,6 +659,27 @@ impl Payouts for MemoryStore {
 
     async fn payout_export(&self, period: Period) -> Result<Option<ExportRecord>, StoreError> {
         Ok(self.state().payouts.exports.get(&period).cloned())
+    }
+
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
+        let state = self.state();
+        let mut lines: Vec<(PayoutLine, Option<String>)> = state
+            .payouts
+            .lines
+            .values()
+            .filter(|(l, _)| &l.partner_id == partner)
+            .map(|(l, p)| (l.clone(), p.map(|p| p.to_string())))
+            .collect();
+        lines.sort_by(|(a, _), (b, _)| (a.earned_at, a.line_id.as_str()).cmp(&(b.earned_at, b.line_id.as_str())));
+        Ok(lines)
+    }
+
+    async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
+        let state = self.state();
+        let mut exports: Vec<(Period, ExportRecord)> =
+            state.payouts.exports.iter().map(|(p, r)| (*p, r.clone())).collect();
+        exports.sort_by_key(|(p, _)| std::cmp::Reverse(p.to_string()));
+        Ok(exports.into_iter().map(|(_, r)| r).collect())
     }
 
     async fn begin_payout_export(&self, period: Period, record: &ExportRecord) -> Result<ExportRecord, StoreError> {

@@ -1,0 +1,29 @@
+//! The Lambda entry point: configuration, SDK clients and the SES mailer
+//! built once per container, then the router served by `lambda_http`.
+
+use crate::{PortalState, standalone_router};
+use partnerops_api::AppState;
+use partnerops_aws::config::Env;
+use partnerops_aws::notify::SesEmail;
+use partnerops_aws::objects::S3Objects;
+use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
+use std::sync::Arc;
+
+pub async fn run() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let sdk = load_sdk_config().await;
+    let store = DynamoStore::from_sdk_config(&sdk, &config.table_name);
+    let from = config.terms.notifications.from_email.clone();
+    let app = AppState::new(Arc::new(store), Arc::new(SystemClock), Arc::new(config.terms));
+    let mut env = Env::from_process();
+    let exports_bucket = env.required("EXPORTS_BUCKET", "the bucket finance downloads payout exports from");
+    env.finish()?;
+    let state = PortalState {
+        app,
+        mailer: Arc::new(SesEmail::from_sdk_config(&sdk, from)),
+        files: Arc::new(S3Objects::from_sdk_config(&sdk, exports_bucket)),
+        secure_cookies: true,
+    };
+    lambda_http::run(standalone_router(state)).await
+}
