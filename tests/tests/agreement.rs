@@ -89,12 +89,7 @@ fn queue_consumers_are_wired_as_the_code_expects() {
     let resources = &doc["Resources"];
     let timeout = |f: &str| resources[f]["Properties"]["Timeout"].as_u64().unwrap();
     for (function, queue, rule, detail_types) in [
-        (
-            "NotifierFunction",
-            "NotificationQueue",
-            "NotificationRule",
-            partnerops_domain::terms::NOTIFIED_EVENTS.to_vec(),
-        ),
+        ("NotifierFunction", "NotificationQueue", "NotificationRule", notifier::QUEUE_EVENTS.to_vec()),
         ("PayoutsFunction", "PayoutQueue", "PayoutRule", vec!["DealClosed", "DealRefunded"]),
     ] {
         let props = &resources[queue]["Properties"];

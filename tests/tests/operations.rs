@@ -149,17 +149,36 @@ fn no_secret_in_the_environment_and_iam_names_what_it_grants() {
                 let key = key.as_str().unwrap();
                 assert!(!key.contains("WEBHOOK_URL") && !key.contains("TOKEN"), "{id}: {key}");
                 if key.ends_with("SECRET_ARN") {
-                    assert_eq!(target(value).as_deref(), Some("SlackWebhookSecret"), "{id}: {key}");
+                    let secret = target(value).unwrap_or_default();
+                    assert_eq!(
+                        t["Resources"][secret.as_str()]["Type"].as_str(),
+                        Some("AWS::SecretsManager::Secret"),
+                        "{id}: {key}"
+                    );
+                    assert_eq!(
+                        t["Resources"][secret.as_str()]["Properties"]["SecretString"].as_str(),
+                        Some("off"),
+                        "{id}: {key} is created off; the credential is put in after deploy"
+                    );
                 }
             }
         }
     }
-    let notifier =
-        &of_type(&t, "AWS::Serverless::Function").into_iter().find(|(id, _)| id == "NotifierFunction").unwrap().1;
-    let statements = notifier["Properties"]["Policies"][0]["Statement"].as_sequence().unwrap();
-    let reads_secret = statements.iter().any(|s| {
-        s["Action"].as_str() == Some("secretsmanager:GetSecretValue")
-            && target(&s["Resource"]).as_deref() == Some("SlackWebhookSecret")
-    });
-    assert!(reads_secret, "the notifier reads exactly its secret");
+    // Each function reads exactly the secrets it is given, named one by one.
+    for (function, wanted) in [
+        ("NotifierFunction", vec!["SlackWebhookSecret", "SlackAppSecret"]),
+        ("SlackInteractionsFunction", vec!["SlackAppSecret"]),
+    ] {
+        let f = &of_type(&t, "AWS::Serverless::Function").into_iter().find(|(id, _)| id == function).unwrap().1;
+        let statements = f["Properties"]["Policies"][0]["Statement"].as_sequence().unwrap();
+        let read: Vec<String> = statements
+            .iter()
+            .filter(|s| s["Action"].as_str() == Some("secretsmanager:GetSecretValue"))
+            .flat_map(|s| match s["Resource"].as_sequence() {
+                Some(list) => list.iter().filter_map(target).collect::<Vec<_>>(),
+                None => target(&s["Resource"]).into_iter().collect(),
+            })
+            .collect();
+        assert_eq!(read, wanted, "{function} reads exactly its secrets");
+    }
 }

@@ -703,6 +703,21 @@ async fn people_links_sessions_limits_and_form_links_agree() {
         let clash = new_user(draft("A@Example.com", "admin"), UserId::generate(now, Entropy(99)), now).unwrap();
         let duplicate_email = t.store.create_user(&clash).await.unwrap();
         let by_email = t.store.user_by_email("A@EXAMPLE.COM").await.unwrap().map(|u| u.id == made[0].id);
+        let mut member = made[2].clone();
+        member.slack_user_id = Some("UCM0001".into());
+        let read_at = member.updated_at;
+        member.updated_at = read_at.plus(chrono::Duration::milliseconds(5));
+        t.store.update_user(&member, read_at).await.unwrap();
+        let by_slack = t.store.user_by_slack_id("UCM0001").await.unwrap().map(|u| u.id == made[2].id);
+        let nobody = t.store.user_by_slack_id("UNOBODY1").await.unwrap().is_none();
+        let registration = partnerops_domain::id::RegistrationId::generate(now, Entropy(3));
+        let message = partnerops_domain::slack::MessageRef { channel: "C1".into(), ts: "1.1".into() };
+        let later = partnerops_domain::slack::MessageRef { channel: "C1".into(), ts: "2.2".into() };
+        let kept = [
+            t.store.keep_slack_message(&registration, &message).await.unwrap(),
+            t.store.keep_slack_message(&registration, &later).await.unwrap(),
+        ];
+        let stays = t.store.slack_message(&registration).await.unwrap().map(|m| m.ts);
         let first = t.store.users(&PageRequest { limit: 2, cursor: None }).await.unwrap();
         let rest = t.store.users(&PageRequest { limit: 2, cursor: first.next_cursor.clone() }).await.unwrap();
         let disabled = patch_user(
@@ -749,6 +764,8 @@ async fn people_links_sessions_limits_and_form_links_agree() {
         json!({
             "duplicate_email": duplicate_email,
             "by_email": by_email,
+            "by_slack": [json!(by_slack), json!(nobody)],
+            "slack_message": [json!(kept), json!(stays)],
             "pages": [first.items.len(), rest.items.len(), usize::from(rest.next_cursor.is_some())],
             "newest_first": first.items[0].id == made[2].id,
             "stale_update": conflict_name(stale),
@@ -767,6 +784,8 @@ async fn people_links_sessions_limits_and_form_links_agree() {
         json!({
             "duplicate_email": false,
             "by_email": true,
+            "by_slack": [true, true],
+            "slack_message": [[true, false], "1.1"],
             "pages": [2, 1, 0],
             "newest_first": true,
             "stale_update": "the user",

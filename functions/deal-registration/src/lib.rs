@@ -305,9 +305,15 @@ pub async fn withdraw_one(
             return Err(Attempt::from(Problem::not_found()));
         }
         let queue = state.store.registration_queue(&record.registration.customer_key).await?;
-        let change =
-            withdraw_registration(&record.registration, &record.timers, &queue, &state.terms, state.clock.now())
-                .map_err(refused)?;
+        let change = withdraw_registration(
+            &record.registration,
+            &record.timers,
+            &queue,
+            &state.terms,
+            state.clock.now(),
+            EventId::generate(state.clock.now(), entropy()),
+        )
+        .map_err(refused)?;
         match state.store.apply_queue_change(&change).await {
             Ok(()) => {
                 tracing::info!(registration_id = %id, "deal registration withdrawn");

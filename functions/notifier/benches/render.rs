@@ -95,6 +95,7 @@ fn bench_throughput(c: &mut Criterion) {
             },
             queue: Arc::new(NoQueue),
             retry_base_seconds: 30,
+            decisions: None,
         }
     });
     let next = AtomicU64::new(1);

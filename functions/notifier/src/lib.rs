@@ -9,12 +9,13 @@
 //! DLQ with the reason, and logged). One message never fails its batch.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use decisions::{DecisionDelivery, DecisionMessages};
 use futures::StreamExt as _;
 use partnerops_aws::Clock;
 pub use partnerops_aws::notify::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
 pub use partnerops_aws::queue::{QueueControl, SqsQueueControl};
 use partnerops_aws::store::{Deliveries, Partners};
-use partnerops_domain::event::DomainEvent;
+use partnerops_domain::event::{DomainEvent, EventPayload};
 use partnerops_domain::notify::{Channel, Notification, notifications, partner_of};
 use partnerops_domain::terms::ProgramTerms;
 use std::sync::Arc;
@@ -34,6 +35,20 @@ pub const MAX_DELAY_SECONDS: u32 = 900;
 
 /// The transports the notifier sends through; Slack is off when no webhook
 /// is configured.
+/// Every event the notifier's queue receives: the notified ones, and in app
+/// mode the expiry that edits a registration's decision message.
+pub const QUEUE_EVENTS: [&str; 9] = [
+    "SlaDueSoon",
+    "SlaBreached",
+    "SlaEscalated",
+    "DealRegistrationSubmitted",
+    "DealRegistrationDecided",
+    "DealRegistrationWithdrawn",
+    "DealRegistrationExpired",
+    "ReferralRejected",
+    "PayoutExportReady",
+];
+
 #[derive(Clone)]
 pub struct Transports {
     pub slack: Option<Arc<dyn Transport>>,
@@ -54,6 +69,8 @@ pub struct Notifier {
     pub queue: Arc<dyn QueueControl>,
     /// First retry delay for transient failures, doubled per receive.
     pub retry_base_seconds: u32,
+    /// App mode's decisions channel; `None` in webhook mode.
+    pub decisions: Option<Arc<DecisionMessages>>,
 }
 
 /// What became of one message.
@@ -108,18 +125,30 @@ impl Notifier {
             },
             None => None,
         };
-        let planned = notifications(&event, partner.as_ref(), &self.terms);
-        let (mut sent, mut already_sent) = (0, 0);
-        let mut retry: Option<(u32, String)> = None;
-        let mut permanent: Vec<String> = Vec::new();
-        for notification in planned {
+        let mut jobs: Vec<(Notification, Arc<dyn Transport>)> = Vec::new();
+        let decision = self.decisions.as_ref().and_then(|d| decisions::planned(&event).map(|p| (d.clone(), p)));
+        for notification in notifications(&event, partner.as_ref(), &self.terms) {
+            // In app mode the decisions channel's message, with its buttons,
+            // is a new registration's Slack notice.
+            let replaced = decision.is_some() && matches!(event.payload, EventPayload::DealRegistrationSubmitted(_));
             let transport = match notification.channel {
+                Channel::Slack if replaced => continue,
                 Channel::Slack => match &self.transports.slack {
                     Some(slack) => slack.clone(),
                     None => continue,
                 },
                 Channel::Email => self.transports.email.clone(),
             };
+            jobs.push((notification, transport));
+        }
+        if let Some((messages, (notification, registration))) = decision {
+            let delivery = DecisionDelivery { messages, registration, event: event.clone() };
+            jobs.push((notification, Arc::new(delivery)));
+        }
+        let (mut sent, mut already_sent) = (0, 0);
+        let mut retry: Option<(u32, String)> = None;
+        let mut permanent: Vec<String> = Vec::new();
+        for (notification, transport) in jobs {
             match self.deliver(&notification, &*transport).await {
                 Ok(true) => sent += 1,
                 Ok(false) => already_sent += 1,
@@ -240,6 +269,8 @@ impl Notifier {
         (response, report)
     }
 }
+
+pub mod decisions;
 
 #[cfg(test)]
 mod tests;

@@ -88,6 +88,7 @@ async fn rig(slack_answers: Vec<Result<(), SendError>>) -> Rig {
         transports: Transports { slack: Some(slack.clone()), email: email.clone() },
         queue: queue.clone(),
         retry_base_seconds: 30,
+        decisions: None,
     };
     Rig { notifier, slack, email, queue }
 }

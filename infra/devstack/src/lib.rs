@@ -73,6 +73,13 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
             .map(|(method, path)| EventSource::Http { method: method.to_string(), path: path.to_owned() })
             .collect(),
     );
+    triggers.insert(
+        "slack-interactions",
+        slack_interactions::routes()
+            .into_iter()
+            .map(|(method, path)| EventSource::Http { method: method.to_string(), path: path.to_owned() })
+            .collect(),
+    );
     triggers.insert("outbox-relay", vec![EventSource::DynamoStream { table: "Table".into() }]);
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
@@ -103,6 +110,9 @@ pub struct Options {
     pub parameter_overrides: BTreeMap<String, String>,
     /// Slack posts go here for real; without it they are only recorded.
     pub slack_webhook_url: Option<String>,
+    /// App mode (SPEC §17): `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`,
+    /// `SLACK_API_URL`. Set, it turns app mode on.
+    pub slack_app: Option<SlackAppOptions>,
     pub report: Reporter,
 }
 
@@ -119,9 +129,46 @@ impl Options {
             terms,
             parameter_overrides: BTreeMap::new(),
             slack_webhook_url: None,
+            slack_app: None,
             report: Arc::new(|_| {}),
         }
     }
+}
+
+#[derive(Clone)]
+pub struct SlackAppOptions {
+    pub bot_token: String,
+    pub signing_secret: String,
+    /// Slack's Web API, or a stand-in; `response_url`s are followed only to
+    /// this origin.
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for SlackAppOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackAppOptions").field("api_url", &self.api_url).finish_non_exhaustive()
+    }
+}
+
+/// `scheme://host[:port]/` of a URL.
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => url[..after_scheme + i + 1].to_owned(),
+        None => format!("{url}/"),
+    }
+}
+
+/// In app mode without channels in the terms, the dev stack names its own.
+fn app_mode_terms(mut terms: ProgramTerms) -> ProgramTerms {
+    terms.slack.mode = partnerops_domain::terms::SlackMode::App;
+    if terms.slack.alerts_channel.is_empty() {
+        terms.slack.alerts_channel = "CDEVALERTS".into();
+    }
+    if terms.slack.decisions_channel.is_empty() {
+        terms.slack.decisions_channel = "CDEVDECISIONS".into();
+    }
+    terms
 }
 
 /// A notification the stack sent (`GET /_dev/outbox`).
@@ -382,7 +429,10 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
 
     let clock = Arc::new(DevClock::default());
     let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
-    let terms = Arc::new(options.terms.clone());
+    let terms = Arc::new(match &options.slack_app {
+        Some(_) => app_mode_terms(options.terms.clone()),
+        None => options.terms.clone(),
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
@@ -406,14 +456,36 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         clock.clone(),
     );
     let sent: SentLog = Arc::new(Mutex::new(Vec::new()));
-    let slack = match &options.slack_webhook_url {
-        Some(raw) => {
+    let slack_api: Option<Arc<dyn partnerops_aws::slack::SlackApp>> = match &options.slack_app {
+        Some(app) => {
+            report(&format!("Slack app mode: the Web API at {}", app.api_url));
+            Some(Arc::new(partnerops_aws::slack::SlackWebApi::new(
+                &app.api_url,
+                &origin_of(&app.api_url),
+                &app.bot_token,
+            )?))
+        }
+        None => None,
+    };
+    let slack = match (&slack_api, &options.slack_webhook_url) {
+        (Some(app), _) => Some(Arc::new(partnerops_aws::slack::AlertsChannel {
+            app: app.clone(),
+            channel: terms.slack.alerts_channel.clone(),
+        }) as Arc<dyn notifier::Transport>),
+        (None, Some(raw)) => {
             let url = notifier::WebhookUrl::parse(raw).map_err(anyhow::Error::msg)?;
             report("Slack posts go to SLACK_WEBHOOK_URL");
             Some(Arc::new(notifier::SlackWebhook::new(url)?) as Arc<dyn notifier::Transport>)
         }
-        None => None,
+        (None, None) => None,
     };
+    let decisions = slack_api.as_ref().map(|app| {
+        Arc::new(notifier::decisions::DecisionMessages {
+            app: app.clone(),
+            channel: terms.slack.decisions_channel.clone(),
+            store: store.clone(),
+        })
+    });
     let notifier = notifier::Notifier {
         store: store.clone(),
         terms: terms.clone(),
@@ -433,6 +505,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         }),
         // Retries a second apart rather than half a minute: ticks stay short.
         retry_base_seconds: 1,
+        decisions: decisions.clone(),
     };
     let payouts = Arc::new(payouts::Payouts { store: store.clone(), terms: terms.clone() });
     let exports = Arc::new(payout_exports::Exports {
@@ -492,9 +565,29 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         // The dev stack serves plain http on loopback.
         secure_cookies: false,
     });
+    // Without app mode the route still answers, and refuses every request: no
+    // signature matches a random secret.
+    let slack_router = slack_interactions::router(slack_interactions::SlackState {
+        app: state.clone(),
+        slack: slack_api.clone().unwrap_or_else(|| Arc::new(crate::notify::NoSlack)),
+        messages: decisions.unwrap_or_else(|| {
+            Arc::new(notifier::decisions::DecisionMessages {
+                app: Arc::new(crate::notify::NoSlack),
+                channel: String::new(),
+                store: store.clone(),
+            })
+        }),
+        signing_secret: match &options.slack_app {
+            Some(app) => app.signing_secret.clone().into_bytes().into(),
+            None => rand_secret().to_vec().into(),
+        },
+    });
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
-    let app =
-        build_router(routes, state).layer(axum::Extension(exports)).merge(portal).merge(dev_router(shared.clone()));
+    let app = build_router(routes, state)
+        .layer(axum::Extension(exports))
+        .merge(portal)
+        .merge(slack_router)
+        .merge(dev_router(shared.clone()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let mut tasks = vec![tokio::spawn(async move {
         let served = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -26,6 +26,14 @@ async fn main() -> anyhow::Result<()> {
     options.background_relay = true;
     options.admin_key = std::env::var("PARTNEROPS_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     options.slack_webhook_url = std::env::var("SLACK_WEBHOOK_URL").ok().filter(|u| !u.trim().is_empty());
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(bot_token) = env("SLACK_BOT_TOKEN") {
+        options.slack_app = Some(partnerops_devstack::SlackAppOptions {
+            bot_token,
+            signing_secret: env("SLACK_SIGNING_SECRET").unwrap_or_default(),
+            api_url: env("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
+        });
+    }
     options.report = Arc::new(|step: &str| println!("==> {step}"));
     let stack = start(options).await?;
     println!();

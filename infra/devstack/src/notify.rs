@@ -13,6 +13,40 @@ use std::sync::{Arc, Mutex};
 
 pub type SentLog = Arc<Mutex<Vec<SentNotification>>>;
 
+/// The Slack app where there is none (webhook mode): every call refused.
+pub struct NoSlack;
+
+fn app_mode_off<T>() -> Result<T, SendError> {
+    Err(SendError::Permanent("Slack app mode is off".into()))
+}
+
+#[async_trait]
+impl partnerops_aws::slack::SlackApp for NoSlack {
+    async fn post_message(
+        &self,
+        _: &str,
+        _: &serde_json::Value,
+    ) -> Result<partnerops_domain::slack::MessageRef, SendError> {
+        app_mode_off()
+    }
+
+    async fn update_message(
+        &self,
+        _: &partnerops_domain::slack::MessageRef,
+        _: &serde_json::Value,
+    ) -> Result<(), SendError> {
+        app_mode_off()
+    }
+
+    async fn open_view(&self, _: &str, _: &serde_json::Value) -> Result<(), SendError> {
+        app_mode_off()
+    }
+
+    async fn respond(&self, _: &str, _: &serde_json::Value) -> Result<(), SendError> {
+        app_mode_off()
+    }
+}
+
 /// Sends through `inner` (if any) and records every send that succeeded.
 pub struct Recording {
     pub inner: Option<Arc<dyn Transport>>,

@@ -90,6 +90,10 @@ pub struct NotifierSettings {
     /// The Secrets Manager secret holding the Slack webhook URL; `None`
     /// turns Slack off (email still goes out).
     pub slack_webhook_secret_arn: Option<String>,
+    /// App mode: the secret holding the bot token and the signing secret.
+    pub slack_app_secret_arn: Option<String>,
+    /// Slack's Web API (`SLACK_API_URL`, default `https://slack.com/api`).
+    pub slack_api_url: String,
     pub retry_base_seconds: u32,
 }
 
@@ -99,6 +103,8 @@ impl NotifierSettings {
             queue_url: env.required("NOTIFICATION_QUEUE_URL", "the queue the notifier reads"),
             dlq_url: env.required("NOTIFICATION_DLQ_URL", "where undeliverable notifications go"),
             slack_webhook_secret_arn: env.optional("SLACK_WEBHOOK_SECRET_ARN"),
+            slack_app_secret_arn: env.optional("SLACK_APP_SECRET_ARN"),
+            slack_api_url: env.optional("SLACK_API_URL").unwrap_or_else(|| crate::slack::DEFAULT_API_URL.to_owned()),
             retry_base_seconds: u32::try_from(env.number_or("NOTIFY_RETRY_BASE_SECONDS", 30)).unwrap_or(u32::MAX),
         }
     }

@@ -12,6 +12,7 @@ pub mod objects;
 pub mod outbox;
 pub mod queue;
 pub mod secrets;
+pub mod slack;
 pub mod store;
 pub mod telemetry;
 

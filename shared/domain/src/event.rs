@@ -20,6 +20,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     "ReferralRejected",
     "DealRegistrationSubmitted",
     "DealRegistrationDecided",
+    "DealRegistrationWithdrawn",
     "DealRegistrationExpiring",
     "DealRegistrationExpired",
     "OpportunityLinked",
@@ -71,6 +72,15 @@ pub struct DealRegistrationDecided {
     pub reason: Option<String>,
     pub decided_by: String,
     pub protected_until: Option<Timestamp>,
+}
+
+/// A partner withdrew its registration (pending or approved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRegistrationWithdrawn {
+    pub registration_id: RegistrationId,
+    pub partner_id: PartnerId,
+    pub customer_key: ProspectKey,
+    pub customer_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +203,7 @@ pub enum EventPayload {
     ReferralRejected(ReferralRejected),
     DealRegistrationSubmitted(DealRegistrationSubmitted),
     DealRegistrationDecided(DealRegistrationDecided),
+    DealRegistrationWithdrawn(DealRegistrationWithdrawn),
     OpportunityLinked(OpportunityLinked),
     DealClosed(DealClosed),
     DealRefunded(DealRefunded),
@@ -224,6 +235,7 @@ impl DomainEvent {
             EventPayload::ReferralRejected(_) => "ReferralRejected",
             EventPayload::DealRegistrationSubmitted(_) => "DealRegistrationSubmitted",
             EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
+            EventPayload::DealRegistrationWithdrawn(_) => "DealRegistrationWithdrawn",
             EventPayload::OpportunityLinked(_) => "OpportunityLinked",
             EventPayload::DealClosed(_) => "DealClosed",
             EventPayload::DealRefunded(_) => "DealRefunded",
@@ -243,6 +255,7 @@ impl DomainEvent {
             EventPayload::ReferralRejected(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationSubmitted(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
+            EventPayload::DealRegistrationWithdrawn(p) => serde_json::to_value(p),
             EventPayload::OpportunityLinked(p) => serde_json::to_value(p),
             EventPayload::DealClosed(p) => serde_json::to_value(p),
             EventPayload::DealRefunded(p) => serde_json::to_value(p),

@@ -19,6 +19,7 @@ pub mod prospect;
 pub mod referral;
 pub mod registration;
 pub mod sla;
+pub mod slack;
 pub mod status;
 pub mod terms;
 pub mod time;

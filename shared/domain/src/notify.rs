@@ -60,6 +60,7 @@ pub fn partner_of(event: &DomainEvent) -> Option<&PartnerId> {
         }
         EventPayload::DealRegistrationSubmitted(p) => Some(&p.partner_id),
         EventPayload::DealRegistrationDecided(p) => Some(&p.partner_id),
+        EventPayload::DealRegistrationWithdrawn(p) => Some(&p.partner_id),
         EventPayload::ReferralRejected(p) => Some(&p.partner_id),
         EventPayload::ReferralReceived(p) => Some(&p.partner_id),
         EventPayload::OpportunityLinked(p) => Some(&p.partner_id),

@@ -52,6 +52,7 @@ pub(super) struct State {
     pub(super) history: HashMap<RegistrationId, BTreeMap<String, AuditEntry>>,
     pub(super) payouts: super::payouts::PayoutState,
     pub(super) people: super::people::PeopleState,
+    pub(super) slack_messages: HashMap<RegistrationId, partnerops_domain::slack::MessageRef>,
 }
 
 #[derive(Default)]

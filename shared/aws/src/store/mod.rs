@@ -21,6 +21,7 @@ mod prospects;
 mod referrals;
 mod registrations;
 mod sla;
+mod slack;
 
 pub use crm::{Crm, OpportunityRecord};
 pub use deliveries::{DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, Deliveries, DeliveryClaim};
@@ -37,12 +38,13 @@ pub use prospects::Prospects;
 pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
 pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
+pub use slack::SlackMessages;
 
 /// Every port trait, for code that calls them on a concrete store.
 pub mod ports {
     pub use super::{
         ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations,
-        SlaTimers, Store,
+        SlaTimers, SlackMessages, Store,
     };
 }
 
@@ -59,6 +61,7 @@ pub trait Store:
     + Idempotency
     + Payouts
     + People
+    + SlackMessages
 {
 }
 
@@ -74,6 +77,7 @@ impl<T> Store for T where
         + Idempotency
         + Payouts
         + People
+        + SlackMessages
         + ?Sized
 {
 }

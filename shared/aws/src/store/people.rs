@@ -32,6 +32,11 @@ pub trait People: Send + Sync {
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
 
+    /// The user with this Slack member id, if any. Reads the users list
+    /// (filtered): a program has tens or hundreds of users, and a click
+    /// needs the one.
+    async fn user_by_slack_id(&self, member: &str) -> Result<Option<User>, StoreError>;
+
     /// Every user, newest first.
     async fn users(&self, page: &PageRequest) -> Result<Page<User>, StoreError>;
 
@@ -190,6 +195,29 @@ impl People for DynamoStore {
             return Ok(None);
         };
         self.user(&item.user_id).await
+    }
+
+    async fn user_by_slack_id(&self, member: &str) -> Result<Option<User>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("GSI2PK = :pk")
+            .filter_expression("slack_user_id = :member")
+            .expression_attribute_values(":pk", s(USERS_PARTITION))
+            .expression_attribute_values(":member", s(member))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unexpected("Query"))?;
+        let mut users =
+            items.into_iter().map(|i| from_item::<UserItem>(i).map(|u| u.user)).collect::<Result<Vec<_>, _>>()?;
+        // Oldest first: should two users carry the id, the first made decides.
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(users.into_iter().next())
     }
 
     async fn users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
@@ -387,6 +415,10 @@ impl People for MemoryStore {
         let state = self.state();
         let id = state.people.emails.get(&email.to_lowercase());
         Ok(id.and_then(|id| state.people.users.get(id)).cloned())
+    }
+
+    async fn user_by_slack_id(&self, member: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.state().people.users.values().find(|u| u.slack_user_id.as_deref() == Some(member)).cloned())
     }
 
     async fn users(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {

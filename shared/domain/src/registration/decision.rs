@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::Timestamp;
-use crate::event::{DealRegistrationDecided, DomainEvent, EventPayload};
+use crate::event::{DealRegistrationDecided, DealRegistrationWithdrawn, DomainEvent, EventPayload};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::EventId;
 use crate::partner::Partner;
@@ -188,6 +188,7 @@ pub fn withdraw_registration(
     queue: &RegistrationQueue,
     terms: &ProgramTerms,
     now: Timestamp,
+    event_id: EventId,
 ) -> Result<QueueChange, ChangeRefused> {
     let from = registration.status;
     if !matches!(from, RegistrationStatus::Pending | RegistrationStatus::Approved) {
@@ -211,8 +212,18 @@ pub fn withdraw_registration(
         owners.push(id);
     }
     let actor = registration.partner_id.to_string();
-    let withdrawn =
+    let mut withdrawn =
         change(&registration.id, &registration.partner_id, from, RegistrationStatus::Withdrawn, None, &actor, now);
+    withdrawn.event = Some(DomainEvent::new(
+        event_id,
+        now,
+        EventPayload::DealRegistrationWithdrawn(DealRegistrationWithdrawn {
+            registration_id: registration.id.clone(),
+            partner_id: registration.partner_id.clone(),
+            customer_key: registration.customer_key.clone(),
+            customer_name: registration.customer.name.clone(),
+        }),
+    ));
     Ok(QueueChange {
         customer_key: registration.customer_key.clone(),
         changes: vec![withdrawn],

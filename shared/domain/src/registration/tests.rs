@@ -299,7 +299,15 @@ fn withdrawing_an_approval_releases_the_customer() {
     let platinum = partner("alpha", "platinum", true);
     let approved = accepted(submit(&platinum, &CustomerStanding::default(), "10.00", 1));
     let queue = standing_after(&approved).queue;
-    let change = withdraw_registration(&approved.registration, &[], &queue, &terms(), now()).unwrap();
+    let change = withdraw_registration(
+        &approved.registration,
+        &[],
+        &queue,
+        &terms(),
+        now(),
+        EventId::generate(now(), Entropy(5)),
+    )
+    .unwrap();
     assert_eq!(change.changes[0].to, RegistrationStatus::Withdrawn);
     assert_eq!(change.queue_after.approved, None);
     let next = accepted(submit(
@@ -311,7 +319,10 @@ fn withdrawing_an_approval_releases_the_customer() {
     assert!(matches!(next.queue_write, Some(QueueWrite::Replace { .. })), "the customer is free again");
     let mut gone = approved.registration.clone();
     gone.status = RegistrationStatus::Withdrawn;
-    assert_eq!(withdraw_registration(&gone, &[], &queue, &terms(), now()), Err(ChangeRefused::NotWithdrawable));
+    assert_eq!(
+        withdraw_registration(&gone, &[], &queue, &terms(), now(), EventId::generate(now(), Entropy(5))),
+        Err(ChangeRefused::NotWithdrawable)
+    );
 }
 
 #[test]
@@ -411,7 +422,15 @@ fn approving_and_withdrawing_open_and_close_the_watch() {
     assert!(approved.watches[0].next_check_at().is_some());
     let mut registration = regs[0].registration.clone();
     registration.status = RegistrationStatus::Approved;
-    let withdrawn = withdraw_registration(&registration, &[], &approved.queue_after, &terms(), now()).unwrap();
+    let withdrawn = withdraw_registration(
+        &registration,
+        &[],
+        &approved.queue_after,
+        &terms(),
+        now(),
+        EventId::generate(now(), Entropy(5)),
+    )
+    .unwrap();
     assert_eq!(withdrawn.watches.len(), 1);
     assert_eq!(withdrawn.watches[0].next_check_at(), None);
 }
