@@ -9,6 +9,11 @@ list:
   with it for 24 hours (SPEC §4); a fuzzer sends one drawn key with many
   bodies. Replays and reuse are covered by tests/tests/conventions.rs.
 - 400 invalid_cursor: only a cursor the server issued means anything.
+- 422 webhook_url_not_allowed: whether a URL's host resolves, and to public
+  addresses only, is DNS's answer at the time, not the URL's shape.
+- 409 endpoint_limit, endpoint_disabled, already_delivered: a partner's
+  tenth endpoint, an endpoint its receiver disabled, a message delivered
+  already all depend on what happened before the request.
 - 422 validation_failed where every error is on a field whose rule is one of
   those: a company domain (a registrable name under the public suffix list,
   not a free-mail provider), a date relative to today (expected close date,
@@ -25,7 +30,14 @@ import re
 
 import schemathesis
 
-STATEFUL_REFUSALS = {(422, "idempotency_key_reused"), (400, "invalid_cursor")}
+STATEFUL_REFUSALS = {
+    (422, "idempotency_key_reused"),
+    (400, "invalid_cursor"),
+    (422, "webhook_url_not_allowed"),
+    (409, "endpoint_limit"),
+    (409, "endpoint_disabled"),
+    (409, "already_delivered"),
+}
 SEMANTIC_FIELDS = re.compile(
     r"^(company\.domain|customer\.domain|domains\[\d+\]|expected_close_date|expires_at|occurred_at"
     r"|partner_id|deal_registration_id|referral_id)$"

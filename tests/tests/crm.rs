@@ -135,8 +135,9 @@ async fn an_opportunity_walks_from_creation_to_refund() {
         .await;
     assert_eq!(refund.body["opportunity"]["refunded_minor"], 100_000);
     let tick = t.tick().await;
-    // ReferralReceived, OpportunityLinked, DealClosed, DealRefunded (+ no SLA signals: everything was met)
-    assert_eq!(tick["events_published"], 4, "{tick}");
+    // ReferralReceived, OpportunityLinked, DealClosed, PayoutLinesCreated (earned), DealRefunded,
+    // PayoutLinesCreated (clawback); no SLA signals: everything was met.
+    assert_eq!(tick["events_published"], 6, "{tick}");
 }
 
 #[tokio::test]

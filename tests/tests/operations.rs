@@ -88,7 +88,7 @@ fn every_schedule_and_rule_target_retries_into_a_dead_letter_queue() {
             }
         }
     }
-    assert_eq!(schedules, 2, "the sweep and the monthly export");
+    assert_eq!(schedules, 3, "the sweep, the monthly export and the webhook retries");
     for (id, rule) in of_type(&t, "AWS::Events::Rule") {
         for target_def in rule["Properties"]["Targets"].as_sequence().unwrap() {
             assert!(target_def["RetryPolicy"].is_mapping(), "{id}");

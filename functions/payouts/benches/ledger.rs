@@ -24,6 +24,7 @@ fn bench_line(c: &mut Criterion) {
         opportunity_id: "006-GLOBEX".into(),
         referral_id: None,
         deal_registration_id: None,
+        partner_id: None,
         prospect_key: ProspectKey::from_stored("globex.com".into()),
         motion: Motion::CoSell,
         amount: Money::from_minor(10_000_000, Currency::parse("USD").unwrap()),

@@ -4,7 +4,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{Partners, Payouts as Ledger};
-use partnerops_domain::event::{DomainEvent, EventPayload};
+use partnerops_domain::event::{DomainEvent, EventPayload, PayoutLinesCreated};
+use partnerops_domain::id::{Entropy, EventId};
 use partnerops_domain::payout::{PartnerAtClose, reconcile, record_close, record_refund};
 use partnerops_domain::terms::ProgramTerms;
 use std::collections::BTreeMap;
@@ -23,6 +24,11 @@ impl<T: Ledger + Partners + ?Sized> PayoutStore for T {}
 pub struct Payouts {
     pub store: Arc<dyn PayoutStore>,
     pub terms: Arc<ProgramTerms>,
+}
+
+/// 80 fresh random bits for an event id.
+fn entropy() -> Entropy {
+    Entropy(rand::random::<u128>() >> 48)
 }
 
 impl Payouts {
@@ -52,7 +58,22 @@ impl Payouts {
             if next == ledger && new.is_empty() {
                 return Ok(0);
             }
-            match self.store.save_payout_ledger(ledger.version, &next, &new).await {
+            // The lines' announcement carries the triggering event's time
+            // and an id of its own, written in the ledger's transaction.
+            let announced: Vec<DomainEvent> = (!new.is_empty())
+                .then(|| {
+                    DomainEvent::new(
+                        EventId::generate(event.occurred_at, entropy()),
+                        event.occurred_at,
+                        EventPayload::PayoutLinesCreated(PayoutLinesCreated {
+                            opportunity_id: opportunity.clone(),
+                            lines: new.iter().map(Into::into).collect(),
+                        }),
+                    )
+                })
+                .into_iter()
+                .collect();
+            match self.store.save_payout_ledger(ledger.version, &next, &new, &announced).await {
                 Ok(()) => {
                     tracing::info!(opportunity = %opportunity, lines = new.len(), "payout ledger updated");
                     return Ok(new.len());

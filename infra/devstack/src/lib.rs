@@ -49,6 +49,7 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
         ("crm-events", crm_events::routes()),
         ("admin", admin::routes()),
         ("payout-exports", payout_exports::routes()),
+        ("webhooks", webhooks::routes()),
     ]
 }
 
@@ -84,6 +85,10 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
     triggers.insert("payouts", vec![EventSource::Sqs { queue: payouts::QUEUE.into() }]);
+    if let Some(events) = triggers.get_mut("webhooks") {
+        events.push(EventSource::Sqs { queue: webhooks::QUEUE.into() });
+        events.push(EventSource::Schedule { expression: webhooks::SCHEDULE.into() });
+    }
     if let Some(events) = triggers.get_mut("payout-exports") {
         events.push(EventSource::Sqs { queue: payout_exports::QUEUE.into() });
         events.push(EventSource::Schedule { expression: payout_exports::SCHEDULE.into() });
@@ -188,6 +193,7 @@ pub struct Shared {
     pub relay: AsyncMutex<StreamRelay>,
     pub queues: QueueDrain,
     pub exports: Arc<payout_exports::Exports>,
+    pub webhooks: Arc<webhooks::Webhooks>,
     pub sent: SentLog,
     pub store: Arc<DynamoStore>,
     /// When each scheduled function last ran, by the stack's clock.
@@ -309,6 +315,11 @@ impl Shared {
         if let RelayHealth::Stalled(reason) = relay.health() {
             return Err(RelayStalled(reason.clone()).into());
         }
+        drop(relay);
+        // Webhook retries fall due to the second: the sweep runs on every
+        // tick (deployed, once a minute), after this tick's events made
+        // their deliveries.
+        summary.webhook_attempts = self.webhooks.sweep().await?.attempts;
         Ok(summary)
     }
 }
@@ -521,6 +532,20 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         terms: terms.clone(),
         clock: clock.clone(),
     });
+    // The one exception to the URL rules: receivers on this machine.
+    let webhook_policy = partnerops_domain::webhook::UrlPolicy { allow_loopback: true };
+    let webhook_engine = Arc::new(webhooks::Webhooks {
+        store: store.clone(),
+        sender: Arc::new(partnerops_aws::webhooks::HttpWebhookSender::new(webhook_policy)?),
+        mailer: Arc::new(Recording {
+            inner: Some(Arc::new(notifier::SesEmail::new(sesv2.clone(), from.clone()))),
+            sent: sent.clone(),
+            clock: clock.clone(),
+        }),
+        clock: clock.clone(),
+        policy: webhook_policy,
+        nudges: None,
+    });
     let queues = QueueDrain {
         sqs: clients.sqs.clone(),
         queues: vec![
@@ -539,6 +564,11 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
                 queue_url: provisioned.reference(payout_exports::QUEUE)?.to_owned(),
                 consumer: Arc::new(crate::queues::ExportsConsumer(exports.clone())),
             },
+            ConsumedQueue {
+                function: "webhooks",
+                queue_url: provisioned.reference(webhooks::QUEUE)?.to_owned(),
+                consumer: Arc::new(crate::queues::WebhooksConsumer(webhook_engine.clone())),
+            },
         ],
     };
     let shared = Arc::new(Shared {
@@ -546,6 +576,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         relay: AsyncMutex::new(relay),
         queues,
         exports: exports.clone(),
+        webhooks: webhook_engine.clone(),
         sent,
         store: store.clone(),
         last_runs: AsyncMutex::new(BTreeMap::new()),
@@ -585,6 +616,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     let routes: Vec<Route> = api_routes().into_iter().flat_map(|(_, r)| r).collect();
     let app = build_router(routes, state)
         .layer(axum::Extension(exports))
+        .layer(axum::Extension(webhook_engine))
         .merge(portal)
         .merge(slack_router)
         .merge(dev_router(shared.clone()));

@@ -154,3 +154,13 @@ impl QueueConsumer for ExportsConsumer {
         Ok(self.0.handle_batch(event).await)
     }
 }
+
+/// The webhooks function's queue handler.
+pub struct WebhooksConsumer(pub Arc<webhooks::Webhooks>);
+
+#[async_trait]
+impl QueueConsumer for WebhooksConsumer {
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        Ok(self.0.handle_batch(event).await)
+    }
+}

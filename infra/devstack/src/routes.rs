@@ -85,6 +85,9 @@ pub struct TickSummary {
     /// Messages a consumer asked to see again (a retry).
     pub messages_retried: usize,
     pub notifications_sent: usize,
+    /// Webhook attempts the retry sweep made (first attempts happen as
+    /// events are consumed).
+    pub webhook_attempts: usize,
     /// Drains in this tick that found the stream not showing a fresh write
     /// (each is also logged as an error); 0 on a healthy stack.
     pub relay_stalls: u64,

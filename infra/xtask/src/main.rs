@@ -32,7 +32,7 @@ usage: cargo xtask <command>
                            p50 at a small and a full table, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
-  redrive --stack NAME --queue notification|payout|export [--region REGION]
+  redrive --stack NAME --queue notification|payout|export|webhook [--region REGION]
                            move a deployed stack's dead letters back to their queue
 ";
 
@@ -224,7 +224,7 @@ fn stack_outputs(tools: &Toolchain, stack: &str, region: Option<&str>) -> Result
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// `cargo xtask redrive --stack NAME --queue notification|payout|export`:
+/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook`:
 /// moves a dead-letter queue's messages back to their source queue.
 fn redrive(args: &[String]) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
@@ -240,19 +240,19 @@ fn redrive(args: &[String]) -> Result<(), String> {
         }
     }
     let (Some(stack), Some(queue)) = (stack, queue) else {
-        return Err("give --stack NAME --queue notification|payout|export".into());
+        return Err("give --stack NAME --queue notification|payout|export|webhook".into());
     };
     let (source, dlq) = match queue.as_str() {
         "notification" => ("NotificationQueueUrl", "NotificationDLQUrl"),
         "payout" => ("PayoutQueueUrl", "PayoutDLQUrl"),
         "export" => ("ExportQueueUrl", "ExportDLQUrl"),
+        "webhook" => ("WebhookQueueUrl", "WebhookDLQUrl"),
         "relay" => {
             return Err("the relay's dead letters are stream batches, not messages of a queue: \
                         replay them as docs/operations.md#outboxrelaydlq says"
                 .into());
         }
-        "webhook" => return Err("this stack has no webhook delivery queue".into()),
-        other => return Err(format!("unknown queue {other}: notification, payout or export")),
+        other => return Err(format!("unknown queue {other}: notification, payout, export or webhook")),
     };
     let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
     let output = |key: &str| toolchain::output_value(&outputs, key).ok_or(format!("stack {stack} has no {key} output"));

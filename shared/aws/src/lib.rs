@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use config::Config;

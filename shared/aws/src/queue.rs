@@ -58,6 +58,9 @@ impl SqsQueueControl {
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn send(&self, body: &str) -> anyhow::Result<()>;
+
+    /// Sends `body` to be received `seconds` from now (SQS allows 0-900).
+    async fn send_delayed(&self, body: &str, seconds: u32) -> anyhow::Result<()>;
 }
 
 pub struct SqsWorkQueue {
@@ -81,6 +84,12 @@ impl WorkQueue for SqsWorkQueue {
         self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await?;
         Ok(())
     }
+
+    async fn send_delayed(&self, body: &str, seconds: u32) -> anyhow::Result<()> {
+        let delay = i32::try_from(seconds.min(900)).unwrap_or(900);
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).delay_seconds(delay).send().await?;
+        Ok(())
+    }
 }
 
 /// Jobs kept in memory, for tests that run the worker themselves.
@@ -100,6 +109,12 @@ impl MemoryWorkQueue {
 impl WorkQueue for MemoryWorkQueue {
     async fn send(&self, body: &str) -> anyhow::Result<()> {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).push(body.to_owned());
+        Ok(())
+    }
+
+    /// Kept like any job, with its delay in front: `<seconds> <body>`.
+    async fn send_delayed(&self, body: &str, seconds: u32) -> anyhow::Result<()> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{seconds} {body}"));
         Ok(())
     }
 }

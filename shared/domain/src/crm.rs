@@ -3,7 +3,7 @@
 
 use crate::Timestamp;
 pub use crate::attribution::Attribution;
-use crate::event::{DealClosed, DealRefunded, DomainEvent, EventPayload, OpportunityLinked};
+use crate::event::{DealClosed, DealLost, DealRefunded, DomainEvent, EventPayload, OpportunityLinked};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, ReferralId, RegistrationId};
 use crate::money::Money;
@@ -569,22 +569,30 @@ pub fn apply_to_opportunity(
             };
             source_update =
                 Some(SourceUpdate { source, from, to: outcome_status.into(), opportunity_id: None, timer: None });
-            if *outcome == Outcome::Won {
-                events.push(DomainEvent::new(
-                    event_id,
-                    now,
-                    EventPayload::DealClosed(DealClosed {
-                        opportunity_id: after.id.clone(),
-                        referral_id: after.referral_id.clone(),
-                        deal_registration_id: after.deal_registration_id.clone(),
-                        prospect_key: after.prospect_key.clone(),
-                        motion: after.motion,
-                        amount: after.amount,
-                        closed_at: *closed_at,
-                        attribution: after.attribution.clone(),
-                    }),
-                ));
-            }
+            let payload = match outcome {
+                Outcome::Won => EventPayload::DealClosed(DealClosed {
+                    opportunity_id: after.id.clone(),
+                    referral_id: after.referral_id.clone(),
+                    deal_registration_id: after.deal_registration_id.clone(),
+                    partner_id: Some(after.partner_id.clone()),
+                    prospect_key: after.prospect_key.clone(),
+                    motion: after.motion,
+                    amount: after.amount,
+                    closed_at: *closed_at,
+                    attribution: after.attribution.clone(),
+                }),
+                Outcome::Lost => EventPayload::DealLost(DealLost {
+                    opportunity_id: after.id.clone(),
+                    referral_id: after.referral_id.clone(),
+                    deal_registration_id: after.deal_registration_id.clone(),
+                    partner_id: after.partner_id.clone(),
+                    prospect_key: after.prospect_key.clone(),
+                    motion: after.motion,
+                    amount: after.amount,
+                    closed_at: *closed_at,
+                }),
+            };
+            events.push(DomainEvent::new(event_id, now, payload));
         }
         CrmEventKind::Refunded { refunded_amount, refunded_at } => {
             if opportunity.status != OpportunityStatus::Won {

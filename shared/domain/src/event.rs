@@ -28,7 +28,9 @@ pub const DETAIL_TYPES: &[&str] = &[
     "SlaBreached",
     "SlaEscalated",
     "DealClosed",
+    "DealLost",
     "DealRefunded",
+    "PayoutLinesCreated",
     "PayoutExportReady",
 ];
 
@@ -98,11 +100,52 @@ pub struct DealClosed {
     pub opportunity_id: String,
     pub referral_id: Option<ReferralId>,
     pub deal_registration_id: Option<RegistrationId>,
+    /// The partner of the referral or registration the opportunity came
+    /// from (absent from events written before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<PartnerId>,
     pub prospect_key: ProspectKey,
     pub motion: Motion,
     pub amount: Money,
     pub closed_at: Timestamp,
     pub attribution: Vec<crate::attribution::Attribution>,
+}
+
+/// An opportunity closed lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealLost {
+    pub opportunity_id: String,
+    pub referral_id: Option<ReferralId>,
+    pub deal_registration_id: Option<RegistrationId>,
+    pub partner_id: PartnerId,
+    pub prospect_key: ProspectKey,
+    pub motion: Motion,
+    pub amount: Money,
+    pub closed_at: Timestamp,
+}
+
+/// New lines in a deal's payout ledger (earned, adjustment or clawback),
+/// written with the ledger change that made them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutLinesCreated {
+    pub opportunity_id: String,
+    pub lines: Vec<CreatedLine>,
+}
+
+/// One new payout line, as its event tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedLine {
+    pub line_id: crate::id::PayoutLineId,
+    pub partner_id: PartnerId,
+    /// `earned`, `adjustment` or `clawback`.
+    pub kind: String,
+    pub motion: Motion,
+    pub role: crate::terms::AttributionRole,
+    pub share_bps: u32,
+    pub rate_bps: u32,
+    /// Negative for clawbacks and downward adjustments.
+    pub amount: Money,
+    pub earned_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +249,9 @@ pub enum EventPayload {
     DealRegistrationWithdrawn(DealRegistrationWithdrawn),
     OpportunityLinked(OpportunityLinked),
     DealClosed(DealClosed),
+    DealLost(DealLost),
     DealRefunded(DealRefunded),
+    PayoutLinesCreated(PayoutLinesCreated),
     DealRegistrationExpiring(RegistrationProtectionNotice),
     DealRegistrationExpired(RegistrationProtectionNotice),
     SlaDueSoon(SlaSignalled),
@@ -238,7 +283,9 @@ impl DomainEvent {
             EventPayload::DealRegistrationWithdrawn(_) => "DealRegistrationWithdrawn",
             EventPayload::OpportunityLinked(_) => "OpportunityLinked",
             EventPayload::DealClosed(_) => "DealClosed",
+            EventPayload::DealLost(_) => "DealLost",
             EventPayload::DealRefunded(_) => "DealRefunded",
+            EventPayload::PayoutLinesCreated(_) => "PayoutLinesCreated",
             EventPayload::DealRegistrationExpiring(_) => "DealRegistrationExpiring",
             EventPayload::DealRegistrationExpired(_) => "DealRegistrationExpired",
             EventPayload::SlaDueSoon(_) => "SlaDueSoon",
@@ -258,7 +305,9 @@ impl DomainEvent {
             EventPayload::DealRegistrationWithdrawn(p) => serde_json::to_value(p),
             EventPayload::OpportunityLinked(p) => serde_json::to_value(p),
             EventPayload::DealClosed(p) => serde_json::to_value(p),
+            EventPayload::DealLost(p) => serde_json::to_value(p),
             EventPayload::DealRefunded(p) => serde_json::to_value(p),
+            EventPayload::PayoutLinesCreated(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => {
                 serde_json::to_value(p)
             }

@@ -100,6 +100,14 @@ prefixed_id!(
     /// A person who signs in to the portal (`usr_…`).
     UserId, "usr_"
 );
+prefixed_id!(
+    /// A partner's webhook endpoint (`whe_…`).
+    EndpointId, "whe_"
+);
+prefixed_id!(
+    /// One webhook message (`msg_…`): the `webhook-id` of its every attempt.
+    MessageId, "msg_"
+);
 
 #[cfg(test)]
 mod tests {

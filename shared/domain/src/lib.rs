@@ -23,6 +23,7 @@ pub mod slack;
 pub mod status;
 pub mod terms;
 pub mod time;
+pub mod webhook;
 
 pub use field::{FieldError, FieldErrors};
 pub use time::Timestamp;

@@ -65,7 +65,11 @@ pub fn partner_of(event: &DomainEvent) -> Option<&PartnerId> {
         EventPayload::ReferralReceived(p) => Some(&p.partner_id),
         EventPayload::OpportunityLinked(p) => Some(&p.partner_id),
         EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => Some(&p.partner_id),
-        EventPayload::DealClosed(_) | EventPayload::DealRefunded(_) | EventPayload::PayoutExportReady(_) => None,
+        EventPayload::DealLost(p) => Some(&p.partner_id),
+        EventPayload::DealClosed(_)
+        | EventPayload::DealRefunded(_)
+        | EventPayload::PayoutLinesCreated(_)
+        | EventPayload::PayoutExportReady(_) => None,
     }
 }
 

@@ -56,6 +56,22 @@ pub enum LineKind {
     Clawback,
 }
 
+impl From<&PayoutLine> for crate::event::CreatedLine {
+    fn from(line: &PayoutLine) -> Self {
+        Self {
+            line_id: line.line_id.clone(),
+            partner_id: line.partner_id.clone(),
+            kind: line.kind.as_str().to_owned(),
+            motion: line.motion,
+            role: line.role,
+            share_bps: line.share_bps,
+            rate_bps: line.rate_bps,
+            amount: crate::money::Money::from_minor(line.amount, line.currency),
+            earned_at: line.earned_at,
+        }
+    }
+}
+
 impl LineKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -53,6 +53,7 @@ pub(super) struct State {
     pub(super) payouts: super::payouts::PayoutState,
     pub(super) people: super::people::PeopleState,
     pub(super) slack_messages: HashMap<RegistrationId, partnerops_domain::slack::MessageRef>,
+    pub(super) webhooks: super::webhooks::WebhookState,
 }
 
 #[derive(Default)]

@@ -22,6 +22,7 @@ mod referrals;
 mod registrations;
 mod sla;
 mod slack;
+mod webhooks;
 
 pub use crm::{Crm, OpportunityRecord};
 pub use deliveries::{DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, Deliveries, DeliveryClaim};
@@ -39,12 +40,13 @@ pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
 pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
 pub use slack::SlackMessages;
+pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, Webhooks};
 
 /// Every port trait, for code that calls them on a concrete store.
 pub mod ports {
     pub use super::{
         ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations,
-        SlaTimers, SlackMessages, Store,
+        SlaTimers, SlackMessages, Store, Webhooks,
     };
 }
 
@@ -62,6 +64,7 @@ pub trait Store:
     + Payouts
     + People
     + SlackMessages
+    + Webhooks
 {
 }
 
@@ -78,6 +81,7 @@ impl<T> Store for T where
         + Payouts
         + People
         + SlackMessages
+        + Webhooks
         + ?Sized
 {
 }

@@ -195,13 +195,14 @@ pub trait Payouts: Send + Sync {
     /// A deal's ledger facts and lines (one `Query`).
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError>;
 
-    /// Writes the ledger (conditional on the version read, `before`) and its
-    /// new lines (each only if absent) in one transaction.
+    /// Writes the ledger (conditional on the version read, `before`), its
+    /// new lines (each only if absent) and their events in one transaction.
     async fn save_payout_ledger(
         &self,
         before: u64,
         ledger: &DealLedger,
         lines: &[PayoutLine],
+        events: &[DomainEvent],
     ) -> Result<(), StoreError>;
 
     /// One page of the lines not yet exported that were earned before
@@ -293,6 +294,7 @@ impl Payouts for DynamoStore {
         before: u64,
         ledger: &DealLedger,
         lines: &[PayoutLine],
+        events: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let item = to_item(&LedgerItem {
             pk: ledger_pk(&ledger.opportunity_id),
@@ -320,6 +322,10 @@ impl Payouts for DynamoStore {
             names.push("a payout line");
             writes.push(self.put(to_item(&partner_line_item(line))?, Some("attribute_not_exists(PK)"))?);
             names.push("a payout line");
+        }
+        for event in events {
+            writes.push(self.put(to_item(&outbox_item(event))?, Some("attribute_not_exists(PK)"))?);
+            names.push("the event");
         }
         self.transact(writes, &names).await
     }
@@ -579,6 +585,7 @@ impl Payouts for MemoryStore {
         before: u64,
         ledger: &DealLedger,
         lines: &[PayoutLine],
+        events: &[DomainEvent],
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         let payouts = &mut state.payouts;
@@ -598,6 +605,7 @@ impl Payouts for MemoryStore {
             payouts.open.entry(open_pk(line)).or_default().insert(open_sk(line), line_key(line));
             payouts.lines.insert(line_key(line), (line.clone(), None));
         }
+        state.outbox.extend(events.iter().map(outbox_item));
         Ok(())
     }
 

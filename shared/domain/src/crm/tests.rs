@@ -148,7 +148,7 @@ fn refund(amount: &str) -> CrmEventDraft {
 }
 
 #[test]
-fn closing_won_ends_notes_and_emits_deal_closed_and_refunds_are_capped() {
+fn closing_ends_notes_emits_closed_or_lost_and_refunds_are_capped() {
     let change = opened();
     let won = apply(&change, closed("won", "48000.00")).unwrap().unwrap();
     assert_eq!(won.opportunity.status, OpportunityStatus::Won);
@@ -163,7 +163,9 @@ fn closing_won_ends_notes_and_emits_deal_closed_and_refunds_are_capped() {
     assert_eq!(apply(&first, refund("8000.01")), Err(CrmRefusal::RefundExceedsAmount));
     assert!(apply(&first, refund("8000.00")).unwrap().is_some());
     let lost = apply(&change, closed("lost", "1.00")).unwrap().unwrap();
-    assert!(lost.events.is_empty());
+    assert_eq!(lost.events.len(), 1);
+    assert_eq!(lost.events[0].detail_type(), "DealLost", "a lost deal is announced too (webhooks, reports)");
+    assert!(matches!(&won.events[0].payload, EventPayload::DealClosed(c) if c.partner_id.is_some()));
     assert_eq!(apply(&lost, refund("1.00")), Err(CrmRefusal::NotWon));
 }
 

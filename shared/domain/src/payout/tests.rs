@@ -25,6 +25,7 @@ fn close(amount: i64, motion: Motion, attribution: &[(&str, AttributionRole, u32
         opportunity_id: "006-ACME".into(),
         referral_id: None,
         deal_registration_id: None,
+        partner_id: None,
         prospect_key: crate::prospect::ProspectKey::from_stored("acme.com".into()),
         motion,
         amount: usd(amount),
