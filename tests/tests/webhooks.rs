@@ -131,7 +131,8 @@ async fn a_decided_registration_reaches_its_partner_only_signed_as_the_spec_says
     let submitted = t.post("/v1/deal-registrations", &acme, registration("globex-customer.com", "12000.00")).await;
     assert_eq!(submitted.status, StatusCode::CREATED, "{:?}", submitted.body);
     let registration_id = submitted.body["id"].as_str().unwrap().to_owned();
-    t.tick().await;
+    // A minute apart: the log orders messages by when their events happened.
+    advance(&t, "1m").await;
     let decision = format!("/v1/deal-registrations/{registration_id}/decision");
     let approved = t.post(&decision, &manager, json!({ "decision": "approve" })).await;
     assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
@@ -232,6 +233,14 @@ async fn failures_are_retried_on_the_schedule_and_410_disables() {
     t.tick().await;
     assert_eq!(receiver.deliveries("/gone").await.len(), 1);
     assert_eq!(receiver.deliveries("/flaky").await.len(), 4, "the healthy endpoint still receives");
+
+    // A redirect is a failed attempt, never followed.
+    let moved = endpoint(&t, &acme, &format!("{}/moved", receiver.url), json!(["registration.submitted"])).await;
+    receiver.control(json!({ "answers": { "/moved": [307] } })).await;
+    let tested =
+        t.post(&format!("/v1/webhooks/endpoints/{}/test", moved["id"].as_str().unwrap()), &acme, json!({})).await;
+    assert_eq!((tested.body["state"].as_str(), tested.body["last_status"].as_u64()), (Some("pending"), Some(307)));
+    assert!(receiver.deliveries("/moved/followed").await.is_empty(), "the redirect was followed");
 }
 
 #[tokio::test]

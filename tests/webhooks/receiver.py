@@ -115,6 +115,14 @@ class Handler(BaseHTTPRequestHandler):
             state["seq"] += 1
             record["done"] = state["seq"]
             state["deliveries"].append(record)
+        if 300 <= status < 400:
+            # A redirect to another path of this receiver: a client that
+            # followed it would show up there.
+            self.send_response(status)
+            self.send_header("location", self.path + "/followed")
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         self._json(status, {"received": headers.get("webhook-id")})
 
 
