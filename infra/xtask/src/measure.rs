@@ -30,13 +30,34 @@ fn first_poll(binary: &Path, root: &Path) -> Result<Duration, String> {
         .env("EXPORTS_BUCKET", "measure")
         .env("NOTIFICATION_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/measure")
         .env("NOTIFICATION_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/measure-dlq")
+        .env("EXPORT_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/measure-exports")
+        .env("WEBHOOK_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/measure-webhooks")
         .env("PARTNEROPS_PROGRAM", root.join("infra/program.toml"))
         .env("RUST_LOG", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-    let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+    // A binary that cannot start offline (one that reads a secret from
+    // Secrets Manager first) exits instead of polling: give up on it.
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("{} exited before its first poll ({status})", binary.display()));
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    let _ = child.kill();
+                    return Err(format!("{} did not poll within 10 s", binary.display()));
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).map_err(|e| e.to_string())?;
     let elapsed = started.elapsed();
@@ -62,7 +83,13 @@ pub fn run(root: &Path, functions: &[String]) -> Result<(), String> {
     for f in functions {
         let binary = target.join("release").join(f);
         let size = std::fs::metadata(&binary).map_err(|e| e.to_string())?.len();
-        let mut samples = (0..RUNS).map(|_| first_poll(&binary, root)).collect::<Result<Vec<_>, _>>()?;
+        let mut samples = match (0..RUNS).map(|_| first_poll(&binary, root)).collect::<Result<Vec<_>, _>>() {
+            Ok(samples) => samples,
+            Err(e) => {
+                println!("  {f:<18} {:>7.2} MiB   not measured: {e}", size as f64 / 1_048_576.0);
+                continue;
+            }
+        };
         samples.sort();
         let median = samples[RUNS / 2];
         let max = samples[RUNS - 1];

@@ -18,6 +18,7 @@ pub mod people;
 pub mod prospect;
 pub mod referral;
 pub mod registration;
+pub mod report;
 pub mod sla;
 pub mod slack;
 pub mod status;
