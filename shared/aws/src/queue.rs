@@ -119,15 +119,37 @@ impl WorkQueue for MemoryWorkQueue {
     }
 }
 
-/// Moves every message of `from` (a dead-letter queue) back to `to`, ten at
-/// a time: each is sent with its body and attributes, and deleted from
-/// `from` only once sent, so a failure part way loses nothing (the rest
-/// become visible again in `from`). Returns how many moved; `progress` is
-/// told the running total after each batch.
+/// Where a redrive sends a dead-letter queue's messages.
+#[derive(Debug, Clone, Copy)]
+pub enum RedriveTo<'a> {
+    /// The one queue whose redrive policy filled the dead-letter queue; each
+    /// message goes with its attributes.
+    Queue(&'a str),
+    /// The queue each message names in its `TARGET_ARN` attribute, as
+    /// EventBridge writes it on a rule target's dead letters; the body (the
+    /// event) goes alone, without EventBridge's error attributes.
+    Targets,
+}
+
+/// The URL of the queue an SQS ARN names.
+async fn queue_url_of(client: &aws_sdk_sqs::Client, arn: &str) -> anyhow::Result<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+        anyhow::bail!("{arn} is not an SQS queue ARN");
+    };
+    let found = client.get_queue_url().queue_name(*name).queue_owner_aws_account_id(*account).send().await?;
+    found.queue_url.ok_or_else(|| anyhow::anyhow!("no URL for {arn}"))
+}
+
+/// Moves every message of `from` (a dead-letter queue) back to where it was
+/// going, ten at a time: each is deleted from `from` only once sent, so a
+/// failure part way loses nothing (the rest become visible again in
+/// `from`). Returns how many moved; `progress` is told the running total
+/// after each batch.
 pub async fn redrive(
     client: &aws_sdk_sqs::Client,
     from: &str,
-    to: &str,
+    to: RedriveTo<'_>,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> anyhow::Result<u64> {
     use aws_sdk_sqs::types::{
@@ -154,32 +176,49 @@ pub async fn redrive(
             continue;
         }
         empty = 0;
-        let mut entries = Vec::with_capacity(messages.len());
+        // Each message's destination, then one batch per destination.
+        let mut batches: std::collections::BTreeMap<String, Vec<SendMessageBatchRequestEntry>> = Default::default();
         for (i, message) in messages.iter().enumerate() {
-            entries.push(
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(message.body.clone().unwrap_or_default())
-                    .set_message_attributes(message.message_attributes.clone())
-                    .build()?,
-            );
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(message.body.clone().unwrap_or_default());
+            let (queue, entry) = match to {
+                RedriveTo::Queue(url) => {
+                    (url.to_owned(), entry.set_message_attributes(message.message_attributes.clone()))
+                }
+                RedriveTo::Targets => {
+                    let arn = message
+                        .message_attributes
+                        .as_ref()
+                        .and_then(|a| a.get("TARGET_ARN"))
+                        .and_then(|v| v.string_value.clone())
+                        .ok_or_else(|| anyhow::anyhow!("a message in {from} names no TARGET_ARN; it stays there"))?;
+                    (queue_url_of(client, &arn).await?, entry)
+                }
+            };
+            batches.entry(queue).or_default().push(entry.build()?);
         }
-        let sent = client.send_message_batch().queue_url(to).set_entries(Some(entries)).send().await?;
-        if let Some(failure) = sent.failed.first() {
-            anyhow::bail!(
-                "sending to {to} failed for {} message(s): {} ({}); they stay in {from}",
-                sent.failed.len(),
-                failure.message.as_deref().unwrap_or("no reason given"),
-                failure.code
-            );
-        }
-        let mut deletes = Vec::with_capacity(sent.successful.len());
-        for ok in &sent.successful {
-            let receipt =
-                ok.id.parse::<usize>().ok().and_then(|i| messages.get(i)).and_then(|m| m.receipt_handle.clone());
-            if let Some(receipt) = receipt {
-                deletes
-                    .push(DeleteMessageBatchRequestEntry::builder().id(ok.id.clone()).receipt_handle(receipt).build()?);
+        let mut deletes = Vec::with_capacity(messages.len());
+        let mut sent_count = 0u64;
+        for (queue, entries) in batches {
+            let sent = client.send_message_batch().queue_url(&queue).set_entries(Some(entries)).send().await?;
+            if let Some(failure) = sent.failed.first() {
+                anyhow::bail!(
+                    "sending to {queue} failed for {} message(s): {} ({}); they stay in {from}",
+                    sent.failed.len(),
+                    failure.message.as_deref().unwrap_or("no reason given"),
+                    failure.code
+                );
+            }
+            sent_count += sent.successful.len() as u64;
+            for ok in &sent.successful {
+                let receipt =
+                    ok.id.parse::<usize>().ok().and_then(|i| messages.get(i)).and_then(|m| m.receipt_handle.clone());
+                if let Some(receipt) = receipt {
+                    deletes.push(
+                        DeleteMessageBatchRequestEntry::builder().id(ok.id.clone()).receipt_handle(receipt).build()?,
+                    );
+                }
             }
         }
         let deleted = client.delete_message_batch().queue_url(from).set_entries(Some(deletes)).send().await?;
@@ -188,7 +227,7 @@ pub async fn redrive(
             // redriven twice is applied once.
             tracing::warn!(failed = deleted.failed.len(), "some redriven messages were not deleted from the DLQ");
         }
-        moved += sent.successful.len() as u64;
+        moved += sent_count;
         progress(moved);
     }
     Ok(moved)
