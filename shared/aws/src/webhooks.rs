@@ -35,14 +35,20 @@ impl reqwest::dns::Resolve for CheckedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy;
         Box::pin(async move {
-            let addresses =
-                lookup(name.as_str()).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            addresses_allowed(&addresses, policy)
+            let addresses = resolve_checked(name.as_str(), policy)
+                .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             let addrs: reqwest::dns::Addrs = Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }
+}
+
+/// The addresses `host` resolves to, if every one of them may be called.
+pub async fn resolve_checked(host: &str, policy: UrlPolicy) -> Result<Vec<IpAddr>, UrlRefusal> {
+    let addresses = lookup(host).await?;
+    addresses_allowed(&addresses, policy)?;
+    Ok(addresses)
 }
 
 async fn lookup(host: &str) -> Result<Vec<IpAddr>, UrlRefusal> {
@@ -76,7 +82,7 @@ impl WebhookSender for HttpWebhookSender {
     async fn check(&self, url: &str) -> Result<(), UrlRefusal> {
         let checked = check_url(url, self.policy)?;
         match checked.host_to_resolve {
-            Some(host) => addresses_allowed(&lookup(&host).await?, self.policy),
+            Some(host) => resolve_checked(&host, self.policy).await.map(drop),
             None => Ok(()),
         }
     }
@@ -136,5 +142,35 @@ fn describe(e: &reqwest::Error) -> String {
         "the request failed".into()
     } else {
         format!("the request failed: {text}")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use super::*;
+
+    // `localhost` resolves on every machine, to loopback: the check after
+    // resolving is what refuses it, whatever the name looks like.
+    #[tokio::test]
+    async fn names_are_judged_by_what_they_resolve_to() {
+        assert_eq!(resolve_checked("localhost", UrlPolicy::default()).await, Err(UrlRefusal::PrivateAddress));
+        let dev = resolve_checked("localhost", UrlPolicy { allow_loopback: true }).await;
+        assert!(dev.is_ok_and(|a| a.iter().all(|ip| ip.is_loopback())));
+        assert_eq!(resolve_checked("no-such-host.invalid", UrlPolicy::default()).await, Err(UrlRefusal::Unresolvable));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_to_a_refused_address_is_a_failed_attempt_without_a_connection() {
+        let sender = HttpWebhookSender::new(UrlPolicy::default()).unwrap_or_else(|e| panic!("{e}"));
+        for url in ["https://127.0.0.1:9/x", "https://[::1]:9/x", "http://example.com/x", "https://169.254.169.254/"] {
+            match sender.send(url, &[], "{}").await {
+                Outcome::Failed { status: None, error, .. } => {
+                    assert!(error.starts_with("the URL is not allowed"), "{url}: {error}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        assert_eq!(sender.check("https://10.0.0.1/x").await, Err(UrlRefusal::PrivateAddress));
     }
 }
