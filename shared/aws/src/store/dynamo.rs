@@ -259,6 +259,23 @@ impl DynamoStore {
         Ok(Page { items, next_cursor })
     }
 
+    /// Every item of one GSI1 partition, in sort-key order or newest first.
+    pub(super) async fn gsi1_partition(&self, pk: String, newest_first: bool) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(!newest_first)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unexpected("Query"))
+    }
+
     /// Every item of a partition whose sort key starts with `prefix`.
     pub(super) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.client

@@ -450,20 +450,7 @@ impl Payouts for DynamoStore {
     }
 
     async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(EXPORTS_PARTITION))
-            .scan_index_forward(false)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unexpected("Query"))?;
+        let items = self.gsi1_partition(EXPORTS_PARTITION.to_owned(), true).await?;
         items.into_iter().map(|i| from_item::<ExportItem>(i).map(|e| e.export)).collect()
     }
 

@@ -164,20 +164,7 @@ impl Webhooks for DynamoStore {
     }
 
     async fn partner_endpoints(&self, partner: &PartnerId) -> Result<Vec<Endpoint>, StoreError> {
-        let items = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI1PK)
-            .expression_attribute_values(":pk", s(format!("WHEP#{partner}")))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(unexpected("Query"))?;
+        let items = self.gsi1_partition(format!("WHEP#{partner}"), false).await?;
         items.into_iter().map(|i| from_item::<EndpointItem>(i).map(|i| i.endpoint)).collect()
     }
 
