@@ -177,6 +177,16 @@ test('a registration submitted by keyboard alone, approved by a channel manager'
   await cm.getByText('approved').first().waitFor();
   await cm.goto(`${BASE}/portal/slas`);
   await check(cm, 'sla-board');
+  // The decision's events folded, the reports over a fortnight around today.
+  await fetch(`${BASE}/_dev/tick`, { method: 'POST' });
+  const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
+  await cm.getByRole('link', { name: 'Reports' }).first().click();
+  await cm.waitForURL(/\/portal\/reports$/);
+  await cm.goto(`${BASE}/portal/reports?from=${day(-7)}&to=${day(7)}`);
+  await cm.getByRole('img', { name: /SLA on-time rate per kind per week/ }).locator('svg').waitFor();
+  const rates = cm.getByRole('table', { name: /SLA on-time rate per kind per week/ });
+  await rates.getByRole('cell', { name: /100\.00% of 1 due/ }).first().waitFor();
+  await check(cm, 'reports');
   await staff.close();
 });
 

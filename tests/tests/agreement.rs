@@ -91,6 +91,7 @@ fn queue_consumers_are_wired_as_the_code_expects() {
     for (function, queue, rule, detail_types) in [
         ("NotifierFunction", "NotificationQueue", "NotificationRule", notifier::QUEUE_EVENTS.to_vec()),
         ("PayoutsFunction", "PayoutQueue", "PayoutRule", vec!["DealClosed", "DealRefunded"]),
+        ("ReportsFunction", "ReportsQueue", "ReportsRule", reports::QUEUE_EVENTS.to_vec()),
     ] {
         let props = &resources[queue]["Properties"];
         assert!(props["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout(function), "{queue} visibility");

@@ -81,5 +81,5 @@ fn only_shared_aws_depends_on_aws_and_http_clients() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 12, "every function crate is checked");
+    assert_eq!(checked, 13, "every function crate is checked");
 }

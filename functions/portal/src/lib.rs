@@ -27,6 +27,7 @@ mod hosted;
 pub mod lambda;
 mod pages;
 mod partner;
+mod reports;
 mod session;
 mod staff;
 pub mod view;
@@ -72,6 +73,7 @@ pub fn routes() -> Vec<(Method, &'static str)> {
         (M::POST, "/portal/registrations/{id}/withdraw"),
         (M::POST, "/portal/registrations/{id}/decision"),
         (M::GET, "/portal/slas"),
+        (M::GET, "/portal/reports"),
         (M::GET, "/portal/exports"),
         (M::GET, "/portal/exports/{period}/{file}"),
         (M::GET, "/portal/earnings"),
@@ -119,6 +121,7 @@ fn pages_router() -> Router<PortalState> {
         .route("/portal/registrations/{id}/withdraw", post(partner::withdraw))
         .route("/portal/registrations/{id}/decision", post(staff::decide))
         .route("/portal/slas", get(staff::slas))
+        .route("/portal/reports", get(reports::reports))
         .route("/portal/exports", get(staff::exports))
         .route("/portal/exports/{period}/{file}", get(staff::export_file))
         .route("/portal/earnings", get(partner::earnings))

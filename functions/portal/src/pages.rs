@@ -46,6 +46,9 @@ impl Shell {
                 if FINANCE.contains(&role) {
                     nav.push(Link::new("/portal/exports", "Exports"));
                 }
+                if crate::reports::REPORT_READERS.contains(&role) {
+                    nav.push(Link::new("/portal/reports", "Reports"));
+                }
             }
         }
         let nav = nav

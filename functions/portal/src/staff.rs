@@ -40,6 +40,9 @@ pub fn home(_state: &PortalState, viewer: &Viewer) -> Response {
     if viewer.is(FINANCE) {
         links.push(Link::new("/portal/exports", "Payout exports"));
     }
+    if viewer.is(crate::reports::REPORT_READERS) {
+        links.push(Link::new("/portal/reports", "SLA compliance and pipeline reports"));
+    }
     let blocks = vec![
         Block::Paragraph(format!("Signed in as {} ({}).", viewer.user.name, pages::role_label(viewer.role()))),
         Block::Links("Your pages", links),

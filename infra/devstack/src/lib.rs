@@ -50,6 +50,7 @@ pub fn api_routes() -> Vec<(&'static str, Vec<Route>)> {
         ("admin", admin::routes()),
         ("payout-exports", payout_exports::routes()),
         ("webhooks", webhooks::routes()),
+        ("reports", reports::routes()),
     ]
 }
 
@@ -85,6 +86,9 @@ pub fn code_triggers() -> BTreeMap<&'static str, Vec<EventSource>> {
     triggers.insert("sla-sweep", vec![EventSource::Schedule { expression: sla_sweep::SCHEDULE.into() }]);
     triggers.insert("notifier", vec![EventSource::Sqs { queue: notifier::QUEUE.into() }]);
     triggers.insert("payouts", vec![EventSource::Sqs { queue: payouts::QUEUE.into() }]);
+    if let Some(events) = triggers.get_mut("reports") {
+        events.push(EventSource::Sqs { queue: reports::QUEUE.into() });
+    }
     if let Some(events) = triggers.get_mut("webhooks") {
         events.push(EventSource::Sqs { queue: webhooks::QUEUE.into() });
         events.push(EventSource::Schedule { expression: webhooks::SCHEDULE.into() });
@@ -563,6 +567,11 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
                 function: "payout-exports",
                 queue_url: provisioned.reference(payout_exports::QUEUE)?.to_owned(),
                 consumer: Arc::new(crate::queues::ExportsConsumer(exports.clone())),
+            },
+            ConsumedQueue {
+                function: "reports",
+                queue_url: provisioned.reference(reports::QUEUE)?.to_owned(),
+                consumer: Arc::new(crate::queues::ReportsConsumer(Arc::new(reports::Reports { store: store.clone() }))),
             },
             ConsumedQueue {
                 function: "webhooks",

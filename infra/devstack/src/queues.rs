@@ -164,3 +164,13 @@ impl QueueConsumer for WebhooksConsumer {
         Ok(self.0.handle_batch(event).await)
     }
 }
+
+/// The reports function's queue handler.
+pub struct ReportsConsumer(pub Arc<reports::Reports>);
+
+#[async_trait]
+impl QueueConsumer for ReportsConsumer {
+    async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
+        Ok(self.0.handle_batch(event).await)
+    }
+}

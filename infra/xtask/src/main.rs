@@ -32,7 +32,7 @@ usage: cargo xtask <command>
                            p50 at a small and a full table, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
-  redrive --stack NAME --queue notification|payout|export|webhook|rule [--region REGION]
+  redrive --stack NAME --queue notification|payout|export|webhook|reports|rule [--region REGION]
                            move a deployed stack's dead letters back to their queue
 ";
 
@@ -224,7 +224,7 @@ fn stack_outputs(tools: &Toolchain, stack: &str, region: Option<&str>) -> Result
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook|rule`:
+/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook|reports|rule`:
 /// moves a dead-letter queue's messages back to their source queue.
 fn redrive(args: &[String]) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
@@ -240,20 +240,21 @@ fn redrive(args: &[String]) -> Result<(), String> {
         }
     }
     let (Some(stack), Some(queue)) = (stack, queue) else {
-        return Err("give --stack NAME --queue notification|payout|export|webhook|rule".into());
+        return Err("give --stack NAME --queue notification|payout|export|webhook|reports|rule".into());
     };
     let (source, dlq) = match queue.as_str() {
         "notification" => ("NotificationQueueUrl", "NotificationDLQUrl"),
         "payout" => ("PayoutQueueUrl", "PayoutDLQUrl"),
         "export" => ("ExportQueueUrl", "ExportDLQUrl"),
         "webhook" => ("WebhookQueueUrl", "WebhookDLQUrl"),
+        "reports" => ("ReportsQueueUrl", "ReportsDLQUrl"),
         "rule" => ("", "RuleDLQUrl"),
         "relay" => {
             return Err("the relay's dead letters are stream batches, not messages of a queue: \
                         replay them as docs/operations.md#outboxrelaydlq says"
                 .into());
         }
-        other => return Err(format!("unknown queue {other}: notification, payout, export, webhook or rule")),
+        other => return Err(format!("unknown queue {other}: notification, payout, export, webhook, reports or rule")),
     };
     let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
     let output = |key: &str| toolchain::output_value(&outputs, key).ok_or(format!("stack {stack} has no {key} output"));

@@ -3,7 +3,9 @@
 
 use crate::Timestamp;
 pub use crate::attribution::Attribution;
-use crate::event::{DealClosed, DealLost, DealRefunded, DomainEvent, EventPayload, OpportunityLinked};
+use crate::event::{
+    DealClosed, DealLost, DealRefunded, DomainEvent, EventPayload, OpportunityLinked, OpportunityUpdated,
+};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, ReferralId, RegistrationId};
 use crate::money::Money;
@@ -320,8 +322,19 @@ pub struct Opportunity {
     pub notes_seq: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The `occurred_at` of its `opportunity.created` (absent on
+    /// opportunities stored before it was kept: `created_at` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<Timestamp>,
     #[serde(default)]
     pub rev: u64,
+}
+
+impl Opportunity {
+    /// When the CRM says it was created.
+    pub fn opened(&self) -> Timestamp {
+        self.opened_at.unwrap_or(self.created_at)
+    }
 }
 
 /// What a referral or registration contributes to a new opportunity.
@@ -424,6 +437,7 @@ pub fn create_opportunity(
         notes_seq: 1,
         created_at: now,
         updated_at: now,
+        opened_at: Some(event.occurred_at),
         rev: 0,
     };
     let notes = notes_timer(&opportunity, 1, event.occurred_at, terms);
@@ -592,7 +606,7 @@ pub fn apply_to_opportunity(
                     closed_at: *closed_at,
                 }),
             };
-            events.push(DomainEvent::new(event_id, now, payload));
+            events.push(DomainEvent::new(event_id.clone(), now, payload));
         }
         CrmEventKind::Refunded { refunded_amount, refunded_at } => {
             if opportunity.status != OpportunityStatus::Won {
@@ -607,7 +621,7 @@ pub fn apply_to_opportunity(
             }
             after.refunded_minor = total;
             events.push(DomainEvent::new(
-                event_id,
+                event_id.clone(),
                 now,
                 EventPayload::DealRefunded(DealRefunded {
                     opportunity_id: after.id.clone(),
@@ -619,6 +633,23 @@ pub fn apply_to_opportunity(
                 }),
             ));
         }
+    }
+    if let Some(activity) = match &event.kind {
+        CrmEventKind::NotesUpdated => Some("notes_updated"),
+        CrmEventKind::MeetingHeld { .. } => Some("meeting_held"),
+        CrmEventKind::FollowUpSent { .. } => Some("follow_up_sent"),
+        _ => None,
+    } {
+        events.push(DomainEvent::new(
+            event_id,
+            now,
+            EventPayload::OpportunityUpdated(OpportunityUpdated {
+                opportunity_id: after.id.clone(),
+                partner_id: after.partner_id.clone(),
+                activity: activity.to_owned(),
+                activity_at: event.occurred_at,
+            }),
+        ));
     }
     Ok(Some(CrmChange {
         event_id: event.event_id.clone(),

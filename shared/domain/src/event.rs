@@ -24,6 +24,7 @@ pub const DETAIL_TYPES: &[&str] = &[
     "DealRegistrationExpiring",
     "DealRegistrationExpired",
     "OpportunityLinked",
+    "OpportunityUpdated",
     "SlaDueSoon",
     "SlaBreached",
     "SlaEscalated",
@@ -93,6 +94,18 @@ pub struct OpportunityLinked {
     pub partner_id: PartnerId,
     pub prospect_key: ProspectKey,
     pub amount: Money,
+}
+
+/// A CRM activity that changed an opportunity's SLA timers without changing
+/// its stage: notes updated, a meeting held, a follow-up sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpportunityUpdated {
+    pub opportunity_id: String,
+    pub partner_id: PartnerId,
+    /// `notes_updated`, `meeting_held` or `follow_up_sent`.
+    pub activity: String,
+    /// The activity's `occurred_at` in the CRM.
+    pub activity_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +261,7 @@ pub enum EventPayload {
     DealRegistrationDecided(DealRegistrationDecided),
     DealRegistrationWithdrawn(DealRegistrationWithdrawn),
     OpportunityLinked(OpportunityLinked),
+    OpportunityUpdated(OpportunityUpdated),
     DealClosed(DealClosed),
     DealLost(DealLost),
     DealRefunded(DealRefunded),
@@ -282,6 +296,7 @@ impl DomainEvent {
             EventPayload::DealRegistrationDecided(_) => "DealRegistrationDecided",
             EventPayload::DealRegistrationWithdrawn(_) => "DealRegistrationWithdrawn",
             EventPayload::OpportunityLinked(_) => "OpportunityLinked",
+            EventPayload::OpportunityUpdated(_) => "OpportunityUpdated",
             EventPayload::DealClosed(_) => "DealClosed",
             EventPayload::DealLost(_) => "DealLost",
             EventPayload::DealRefunded(_) => "DealRefunded",
@@ -304,6 +319,7 @@ impl DomainEvent {
             EventPayload::DealRegistrationDecided(p) => serde_json::to_value(p),
             EventPayload::DealRegistrationWithdrawn(p) => serde_json::to_value(p),
             EventPayload::OpportunityLinked(p) => serde_json::to_value(p),
+            EventPayload::OpportunityUpdated(p) => serde_json::to_value(p),
             EventPayload::DealClosed(p) => serde_json::to_value(p),
             EventPayload::DealLost(p) => serde_json::to_value(p),
             EventPayload::DealRefunded(p) => serde_json::to_value(p),

@@ -66,6 +66,7 @@ pub fn partner_of(event: &DomainEvent) -> Option<&PartnerId> {
         EventPayload::OpportunityLinked(p) => Some(&p.partner_id),
         EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => Some(&p.partner_id),
         EventPayload::DealLost(p) => Some(&p.partner_id),
+        EventPayload::OpportunityUpdated(p) => Some(&p.partner_id),
         EventPayload::DealClosed(_)
         | EventPayload::DealRefunded(_)
         | EventPayload::PayoutLinesCreated(_)

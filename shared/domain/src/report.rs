@@ -10,7 +10,7 @@ use crate::Timestamp;
 use crate::attribution::Attribution;
 use crate::crm::{Opportunity, OpportunityStatus};
 use crate::money::Currency;
-use crate::sla::{SlaStatus, SlaTimer};
+use crate::sla::{SlaStatus, SlaSubject, SlaTimer};
 use crate::terms::AttributionRole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -331,7 +331,7 @@ fn role_counts(opportunity: &Opportunity, share_bps: u32) -> RoleCounts {
         won_amount: [(currency, amount)].into_iter().filter(|(_, m)| won && *m != 0).collect(),
         lost: i64::from(opportunity.status == OpportunityStatus::Lost),
         close_ms: match (closed, opportunity.closed_at) {
-            (true, Some(at)) => vec![at.since(opportunity.created_at).num_milliseconds()],
+            (true, Some(at)) => vec![at.since(opportunity.opened()).num_milliseconds()],
             _ => Vec::new(),
         },
     }
@@ -351,11 +351,11 @@ fn credited(opportunity: &Opportunity) -> Vec<Attribution> {
     }
 }
 
-/// What an opportunity contributes, by slot, on the day it was created: per
+/// What an opportunity contributes, by slot, on the day the CRM created it: per
 /// motion, once per role it has (the role's shares together); per partner,
 /// each partner's own share in its role.
 pub fn opportunity_contribution(opportunity: &Opportunity) -> BTreeMap<Slot, PipelineCounts> {
-    let day = day_of(opportunity.created_at);
+    let day = day_of(opportunity.opened());
     let attribution = credited(opportunity);
     let mut out: BTreeMap<Slot, PipelineCounts> = BTreeMap::new();
     let motion_slot = ("motion".to_owned(), opportunity.motion.as_str().to_owned(), day.clone());
@@ -467,6 +467,204 @@ impl DayRange {
             _ => Err(errors),
         }
     }
+}
+
+/// What one record (a timer, an opportunity) adds to the aggregates, as
+/// last folded in: kept beside them so the next change replaces it exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact {
+    /// The record's subject, `referral#<id>`, `deal_registration#<id>` or
+    /// `opportunity#<id>`.
+    pub subject: String,
+    /// `opportunity`, or the timer's `kind#seq`.
+    pub record: String,
+    /// The record's own revision when this was computed: an older read
+    /// never replaces a newer one.
+    pub source_rev: u64,
+    pub contribution: Contribution,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "report", content = "slots", rename_all = "snake_case")]
+pub enum Contribution {
+    Sla(Vec<(Slot, SlaCounts)>),
+    Pipeline(Vec<(Slot, PipelineCounts)>),
+}
+
+/// The subject key of a fact.
+pub fn subject_key(subject: &SlaSubject) -> String {
+    match subject {
+        SlaSubject::Referral(id) => format!("referral#{id}"),
+        SlaSubject::DealRegistration(id) => format!("deal_registration#{id}"),
+        SlaSubject::Opportunity(id) => format!("opportunity#{id}"),
+    }
+}
+
+impl Fact {
+    pub fn of_timer(timer: &SlaTimer, manager: Option<&str>) -> Self {
+        Self {
+            subject: subject_key(&timer.subject),
+            record: format!("{}#{}", timer.kind.as_str(), timer.seq),
+            source_rev: timer.rev,
+            contribution: Contribution::Sla(timer_contribution(timer, manager).into_iter().collect()),
+        }
+    }
+
+    pub fn of_opportunity(opportunity: &Opportunity) -> Self {
+        Self {
+            subject: subject_key(&SlaSubject::Opportunity(opportunity.id.clone())),
+            record: "opportunity".into(),
+            source_rev: opportunity.rev,
+            contribution: Contribution::Pipeline(opportunity_contribution(opportunity).into_iter().collect()),
+        }
+    }
+
+    /// Whether `self`, computed from a fresh read, should replace `stored`:
+    /// a newer revision, or the same one grouped differently (a partner's
+    /// manager changed). An older read changes nothing.
+    pub fn replaces(&self, stored: Option<&Fact>) -> bool {
+        match stored {
+            None => true,
+            Some(old) => {
+                self.source_rev > old.source_rev
+                    || (self.source_rev == old.source_rev && self.contribution != old.contribution)
+            }
+        }
+    }
+}
+
+/// The records whose contributions an event may have changed: the timers
+/// (and opportunity) of each subject it names.
+pub fn subjects_of(event: &crate::event::DomainEvent) -> Vec<SlaSubject> {
+    use crate::event::EventPayload as P;
+    let opportunity_and_source =
+        |id: &str, referral: &Option<crate::id::ReferralId>, registration: &Option<crate::id::RegistrationId>| {
+            let mut out = vec![SlaSubject::Opportunity(id.to_owned())];
+            if let Some(r) = referral {
+                out.push(SlaSubject::Referral(r.to_string()));
+            }
+            if let Some(r) = registration {
+                out.push(SlaSubject::DealRegistration(r.to_string()));
+            }
+            out
+        };
+    match &event.payload {
+        P::ReferralReceived(r) => vec![SlaSubject::Referral(r.referral_id.to_string())],
+        P::DealRegistrationSubmitted(r) => vec![SlaSubject::DealRegistration(r.registration_id.to_string())],
+        P::DealRegistrationDecided(r) => vec![SlaSubject::DealRegistration(r.registration_id.to_string())],
+        P::DealRegistrationWithdrawn(r) => vec![SlaSubject::DealRegistration(r.registration_id.to_string())],
+        P::OpportunityLinked(o) => opportunity_and_source(&o.opportunity_id, &o.referral_id, &o.deal_registration_id),
+        P::OpportunityUpdated(o) => vec![SlaSubject::Opportunity(o.opportunity_id.clone())],
+        P::DealClosed(c) => opportunity_and_source(&c.opportunity_id, &c.referral_id, &c.deal_registration_id),
+        P::DealLost(c) => opportunity_and_source(&c.opportunity_id, &c.referral_id, &c.deal_registration_id),
+        P::SlaBreached(s) | P::SlaEscalated(s) => vec![s.subject.clone()],
+        // A due-soon warning or a refund changes nothing a report counts.
+        P::SlaDueSoon(_)
+        | P::DealRefunded(_)
+        | P::ReferralRejected(_)
+        | P::DealRegistrationExpiring(_)
+        | P::DealRegistrationExpired(_)
+        | P::PayoutLinesCreated(_)
+        | P::PayoutExportReady(_) => Vec::new(),
+    }
+}
+
+/// Tenths of a day as the API writes them: a number with one decimal.
+pub fn tenth_days_json(tenths: Option<i64>) -> serde_json::Value {
+    match tenths {
+        None => serde_json::Value::Null,
+        Some(t) => serde_json::from_str(&tenth_days_text(t)).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+fn tenth_days_text(tenths: i64) -> String {
+    let sign = if tenths < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", tenths.unsigned_abs() / 10, tenths.unsigned_abs() % 10)
+}
+
+fn optional<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+pub const SLA_CSV_HEADER: [&str; 8] =
+    ["key", "timers", "met_on_time", "breached", "open", "escalated", "on_time_rate_bps", "median_minutes_to_meet"];
+
+/// The SLA report as CSV: RFC 4180, CRLF, a header row, text cells guarded
+/// against spreadsheet formulas.
+pub fn write_sla_csv<W: std::io::Write>(out: W, rows: &[SlaRow]) -> csv::Result<W> {
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+    w.write_record(SLA_CSV_HEADER)?;
+    for r in rows {
+        w.write_record([
+            crate::payout::text_cell(&r.key).into_owned(),
+            r.timers.to_string(),
+            r.met_on_time.to_string(),
+            r.breached.to_string(),
+            r.open.to_string(),
+            r.escalated.to_string(),
+            optional(r.on_time_rate_bps),
+            optional(r.median_minutes_to_meet),
+        ])?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+pub const PIPELINE_CSV_HEADER: [&str; 10] = [
+    "key",
+    "role",
+    "currency",
+    "opportunities",
+    "amount",
+    "won",
+    "won_amount",
+    "lost",
+    "win_rate_bps",
+    "median_days_to_close",
+];
+
+/// The pipeline report as CSV: one row per key, role and currency (a role
+/// with no money yet has one row with an empty currency).
+pub fn write_pipeline_csv<W: std::io::Write>(out: W, rows: &[PipelineRow]) -> csv::Result<W> {
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+    w.write_record(PIPELINE_CSV_HEADER)?;
+    for r in rows {
+        for (role, side) in [("sourced", &r.sourced), ("influenced", &r.influenced)] {
+            if side.opportunities == 0 {
+                continue;
+            }
+            let mut currencies: Vec<Currency> =
+                side.amount.iter().chain(&side.won_amount).map(|m| m.currency()).collect();
+            currencies.sort_by(|a, b| a.code().cmp(b.code()));
+            currencies.dedup();
+            let cells = |currency: Option<Currency>| {
+                let of = |list: &[crate::money::Money]| {
+                    currency
+                        .and_then(|c| list.iter().find(|m| m.currency() == c))
+                        .map(|m| crate::money::format_minor_units(m.minor_units(), m.currency().minor_digits()))
+                        .unwrap_or_else(|| if currency.is_some() { "0".into() } else { String::new() })
+                };
+                vec![
+                    crate::payout::text_cell(&r.key).into_owned(),
+                    role.to_owned(),
+                    currency.map(|c| c.code().to_owned()).unwrap_or_default(),
+                    side.opportunities.to_string(),
+                    of(&side.amount),
+                    side.won.to_string(),
+                    of(&side.won_amount),
+                    side.lost.to_string(),
+                    optional(side.win_rate_bps),
+                    side.median_tenth_days_to_close.map(tenth_days_text).unwrap_or_default(),
+                ]
+            };
+            if currencies.is_empty() {
+                w.write_record(cells(None))?;
+            }
+            for c in currencies {
+                w.write_record(cells(Some(c)))?;
+            }
+        }
+    }
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
 #[cfg(test)]

@@ -728,6 +728,7 @@ pub fn messages_for(event: &DomainEvent) -> Vec<Message> {
             })
             .collect(),
         EventPayload::DealRegistrationWithdrawn(_)
+        | EventPayload::OpportunityUpdated(_)
         | EventPayload::DealRefunded(_)
         | EventPayload::SlaDueSoon(_)
         | EventPayload::SlaEscalated(_)

@@ -54,6 +54,7 @@ pub(super) struct State {
     pub(super) people: super::people::PeopleState,
     pub(super) slack_messages: HashMap<RegistrationId, partnerops_domain::slack::MessageRef>,
     pub(super) webhooks: super::webhooks::WebhookState,
+    pub(super) reports: super::reports::ReportState,
 }
 
 #[derive(Default)]

@@ -20,6 +20,7 @@ mod people;
 mod prospects;
 mod referrals;
 mod registrations;
+mod reports;
 mod sla;
 mod slack;
 mod webhooks;
@@ -38,6 +39,7 @@ pub use people::People;
 pub use prospects::Prospects;
 pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
+pub use reports::{DayTallies, ReportDays, ReportKind, Reports, Tallies, pipeline_counts, sla_counts};
 pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
 pub use slack::SlackMessages;
 pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, Webhooks};
@@ -45,7 +47,7 @@ pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, Webhooks
 /// Every port trait, for code that calls them on a concrete store.
 pub mod ports {
     pub use super::{
-        ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations,
+        ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations, Reports,
         SlaTimers, SlackMessages, Store, Webhooks,
     };
 }
@@ -65,6 +67,7 @@ pub trait Store:
     + People
     + SlackMessages
     + Webhooks
+    + Reports
 {
 }
 
@@ -82,6 +85,7 @@ impl<T> Store for T where
         + People
         + SlackMessages
         + Webhooks
+        + Reports
         + ?Sized
 {
 }

@@ -133,6 +133,7 @@ fn opportunity(status: OpportunityStatus, attribution: Vec<(&str, AttributionRol
         notes_seq: 0,
         created_at: created,
         updated_at: created,
+        opened_at: Some(created),
         rev: 1,
     }
 }
