@@ -203,12 +203,13 @@ fn pipeline_blocks(months: &BTreeMap<String, BTreeMap<String, PipelineCounts>>) 
     blocks
 }
 
-const WIDTH: i64 = 480;
-const HEIGHT: i64 = 260;
-const LEFT: i64 = 52;
-const RIGHT: i64 = 8;
+// A phone's width at 1:1, so the 13 px text stays 13 px at 375 px wide.
+const WIDTH: i64 = 340;
+const HEIGHT: i64 = 220;
+const LEFT: i64 = 46;
+const RIGHT: i64 = 22;
 const TOP: i64 = 12;
-const BOTTOM: i64 = 40;
+const BOTTOM: i64 = 36;
 
 fn escape(text: &str) -> String {
     html_escape::encode_text(text).into_owned()
@@ -232,7 +233,7 @@ fn plot_height() -> i64 {
 
 /// Every `step`-th label, so they never overlap at the chart's width.
 fn x_axis(out: &mut String, labels: &[String], x_of: impl Fn(usize) -> i64) {
-    let step = labels.len().div_ceil(8).max(1);
+    let step = labels.len().div_ceil(5).max(1);
     for (i, label) in labels.iter().enumerate().step_by(step) {
         let _ = write!(
             out,
@@ -322,7 +323,7 @@ pub fn bar_chart(labels: &[String], series: &[(String, Vec<i64>)], currency: Cur
     for (y, value) in [(y_of(max), max), (y_of(max / 2), max / 2), (y_of(0), 0)] {
         let _ = write!(
             out,
-            r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#333">{}</text>"##,
+            r##"<line x1="{LEFT}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end" fill="#333">{}</text>"##,
             LEFT + plot_width(),
             LEFT - 4,
             y + 4,
