@@ -238,8 +238,9 @@ async fn run(h: &Harness, steps: &[(Timestamp, Step)]) -> Vec<String> {
             }
             Step::Refer(i) => {
                 let partner = PARTNERS[i % PARTNERS.len()].0;
-                let (status, body) =
-                    h.call("POST", "/v1/referrals", partner, Some(referral(&format!("company{i}.com")))).await;
+                let mut body = referral(&format!("company{i}.com"));
+                body["motion"] = json!(if i % 3 == 0 { "co_sell" } else { "referral" });
+                let (status, body) = h.call("POST", "/v1/referrals", partner, Some(body)).await;
                 assert_eq!(status, 201, "{body}");
                 referrals.insert(*i, body["id"].as_str().unwrap().to_owned());
             }
@@ -440,6 +441,13 @@ async fn every_report_row_equals_a_recount_of_the_stored_records() {
             );
         }
     }
+
+    let (_, motions) =
+        h.call("GET", "/v1/reports/pipeline?from=2026-06-01&to=2026-12-31&group_by=motion", "staff", None).await;
+    let keys: Vec<&str> = motions["rows"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["co_sell", "referral"]);
+    let currencies = motions["rows"][1]["sourced"]["amount"].as_array().unwrap().len();
+    assert_eq!(currencies, 3, "amounts stay per currency: {motions}");
 
     // A year's report reads one item per day and key, however many records
     // made them: here fewer items than there are timers.
