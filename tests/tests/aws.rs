@@ -18,10 +18,9 @@ use partnerops_aws::{DynamoStore, Store, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::id::{Entropy, EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;
-use partnerops_domain::referral::{
-    CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
-};
+use partnerops_domain::referral::{IntakeDecision, IntakeIds, decide_referral_intake};
 use partnerops_e2e::{TestStack, referral, registration, terms_options};
+use partnerops_fixtures as fixtures;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
@@ -99,28 +98,13 @@ async fn committed_events_reach_the_bus_once_and_only_through_the_relay() {
     assert!(drain_tap(&sqs, &tap).await.is_empty(), "a second drain publishes nothing again");
 }
 
-fn submission(domain: &str) -> ReferralSubmission {
-    ReferralSubmission::parse(ReferralDraft {
-        company: Some(CompanyDraft { name: Some("Acme".into()), domain: Some(domain.into()) }),
-        contact: Some(ContactDraft {
-            name: Some("Jo".into()),
-            email: Some("jo@acme.com".into()),
-            title: None,
-            phone: None,
-        }),
-        consent: Some(true),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
 fn accept(store_standing: &partnerops_domain::referral::ProspectStanding, partner: &str, n: u128) -> IntakeDecision {
     let now = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
     let terms = terms_options().terms;
     let ids =
         IntakeIds { referral_id: ReferralId::generate(now, Entropy(n)), event_id: EventId::generate(now, Entropy(n)) };
     decide_referral_intake(
-        submission("acme.com"),
+        fixtures::submission("acme.com"),
         &PartnerId::parse(partner).unwrap(),
         store_standing,
         &terms,
@@ -133,7 +117,7 @@ fn accept(store_standing: &partnerops_domain::referral::ProspectStanding, partne
 async fn a_prospect_claim_is_taken_by_exactly_one_conditional_write() {
     let t = TestStack::start().await;
     let store = &t.stack.store;
-    let key = submission("acme.com").prospect_key;
+    let key = fixtures::submission("acme.com").prospect_key;
     let standing = store.prospect_standing(&key).await.unwrap();
     let (IntakeDecision::Accepted(a), IntakeDecision::Accepted(b)) =
         (accept(&standing, "alpha", 1), accept(&standing, "beta", 2))
@@ -221,7 +205,7 @@ async fn the_relay_is_idempotent_against_the_real_bus() {
     let t = TestStack::start().await;
     let (sqs, tap) = bus_tap(&t).await;
     let store = &t.stack.store;
-    let standing = store.prospect_standing(&submission("acme.com").prospect_key).await.unwrap();
+    let standing = store.prospect_standing(&fixtures::submission("acme.com").prospect_key).await.unwrap();
     let IntakeDecision::Accepted(a) = accept(&standing, "alpha", 7) else { panic!("accepted") };
     store.record_accepted_referral(&a).await.unwrap();
 

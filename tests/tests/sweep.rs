@@ -10,14 +10,11 @@ use partnerops_aws::DynamoStore;
 use partnerops_aws::store::items::SlaTimerItem;
 use partnerops_aws::store::ports::*;
 use partnerops_domain::Timestamp;
-use partnerops_domain::id::{Entropy, EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;
 use partnerops_domain::prospect::ProspectKey;
-use partnerops_domain::referral::{
-    CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
-};
 use partnerops_domain::sla::{SlaKind, SlaStatus, SlaSubject, SlaTimer};
 use partnerops_e2e::{TestStack, referral, registration, terms_options};
+use partnerops_fixtures as fixtures;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -81,32 +78,7 @@ async fn the_sweep_reads_what_is_due_not_the_history() {
 }
 
 fn accepted(i: u128) -> partnerops_domain::referral::AcceptedReferral {
-    let now = at("2026-11-22T00:00:00Z");
-    let submission = ReferralSubmission::parse(ReferralDraft {
-        company: Some(CompanyDraft { name: Some("Acme".into()), domain: Some(format!("acme{i}.com")) }),
-        contact: Some(ContactDraft {
-            name: Some("Jo".into()),
-            email: Some("jo@acme.com".into()),
-            title: None,
-            phone: None,
-        }),
-        consent: Some(true),
-        ..Default::default()
-    })
-    .unwrap();
-    let ids =
-        IntakeIds { referral_id: ReferralId::generate(now, Entropy(i)), event_id: EventId::generate(now, Entropy(i)) };
-    match decide_referral_intake(
-        submission,
-        &PartnerId::parse("alpha").unwrap(),
-        &Default::default(),
-        &terms_options().terms,
-        now,
-        ids,
-    ) {
-        IntakeDecision::Accepted(a) => *a,
-        other => panic!("{other:?}"),
-    }
+    fixtures::accepted_referral("alpha", &format!("acme{i}.com"), at("2026-11-22T00:00:00Z"), i, &terms_options().terms)
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Path};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use partnerops_api::lambda::{Triggers, each_message};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Problem, Route, entropy};
 use partnerops_aws::objects::{ObjectWriter, Objects};
@@ -286,24 +287,16 @@ impl Exports {
         }
     }
 
-    /// Handles a batch from the export queue.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let job = serde_json::from_str::<ExportJob>(record.body.as_deref().unwrap_or_default())
-                .map_err(|e| e.to_string())
-                .and_then(|job| Period::parse(&job.period).map_err(str::to_owned));
-            let result = match job {
-                Ok(period) => self.run(period).await.map(drop).map_err(|e| e.to_string()),
-                Err(e) => Err(format!("not an export job: {e}")),
-            };
-            if let Err(e) = result {
-                tracing::error!(message_id, error = %e, "export job not done; it will be retried");
-                response.add_failure(message_id);
-            }
-        }
-        response
+    /// Handles a batch from the export queue, one job at a time: a job is
+    /// a whole month's file.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        each_message(&batch, 1, |body| async move {
+            let job = serde_json::from_str::<ExportJob>(body).map_err(|e| anyhow::anyhow!("not an export job: {e}"))?;
+            let period = Period::parse(&job.period).map_err(|e| anyhow::anyhow!("not an export job: {e}"))?;
+            self.run(period).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The scheduled run: queues the month before `now`.
@@ -311,6 +304,19 @@ impl Exports {
         let now = self.clock.now();
         let period = Period::previous(now).ok_or_else(|| ExportError::Files(format!("no month before {now}")))?;
         self.start(period).await.map(|(record, _)| record)
+    }
+}
+
+impl Triggers for Exports {
+    async fn batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch(batch).await
+    }
+
+    /// The monthly schedule.
+    async fn scheduled(&self) -> anyhow::Result<serde_json::Value> {
+        let record = self.scheduled_export().await?;
+        tracing::info!(period = %record.period, "scheduled payout export queued");
+        Ok(serde_json::to_value(record)?)
     }
 }
 

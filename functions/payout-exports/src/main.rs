@@ -1,10 +1,6 @@
 //! One binary, three triggers: the export routes (API Gateway), the export
-//! queue (SQS) and the monthly schedule (EventBridge Scheduler), told apart
-//! by the shape of the event.
+//! queue (SQS) and the monthly schedule (EventBridge Scheduler).
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_http::tower::Service as _;
-use lambda_runtime::{LambdaEvent, service_fn};
 use partnerops_api::AppState;
 use partnerops_aws::config::{Env, ExportsSettings};
 use partnerops_aws::objects::S3Objects;
@@ -32,24 +28,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let state = AppState::new(store, Arc::new(SystemClock), terms);
     let app = payout_exports::router(state, exports.clone());
-    let exports = &exports;
-    let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let (payload, context) = event.into_parts();
-        if payload.get("Records").is_some() {
-            let batch: SqsEvent = serde_json::from_value(payload)?;
-            let response = exports.handle_batch(batch).await;
-            return Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(response)?);
-        }
-        if payload.get("requestContext").is_some() {
-            let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
-            let mut adapter = lambda_http::Adapter::from(app.clone());
-            let response = adapter.call(LambdaEvent::new(request, context)).await?;
-            return Ok(serde_json::to_value(response)?);
-        }
-        let record = exports.scheduled_export().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        tracing::info!(period = %record.period, "scheduled payout export queued");
-        Ok(serde_json::to_value(record)?)
-    }))
-    .await
+    partnerops_api::lambda::serve(app, exports.as_ref()).await
 }

@@ -2,6 +2,7 @@
 //! `DealRefunded` (SQS). The monthly exports are `payout-exports`.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use partnerops_api::lambda::each_message;
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{Partners, Payouts as Ledger};
 use partnerops_domain::event::{DomainEvent, EventPayload, PayoutLinesCreated};
@@ -85,21 +86,13 @@ impl Payouts {
         anyhow::bail!("the ledger kept changing under {ATTEMPTS} attempts")
     }
 
-    /// Handles a batch from the payout queue; failed messages are retried,
-    /// and go to the DLQ after five receives.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for record in event.records {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let result = match DomainEvent::from_eventbridge(record.body.as_deref().unwrap_or_default()) {
-                Ok(event) => self.apply(&event).await.map(drop),
-                Err(e) => Err(anyhow::anyhow!(e)),
-            };
-            if let Err(e) = result {
-                tracing::error!(message_id, error = %format!("{e:#}"), "payout event not applied; it will be retried");
-                response.add_failure(message_id);
-            }
-        }
-        response
+    /// Handles a batch from the payout queue one event at a time, in the
+    /// order received: a refund in the batch finds its close applied.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        each_message(&batch, 1, |body| async move {
+            let event = DomainEvent::from_eventbridge(body).map_err(|e| anyhow::anyhow!(e))?;
+            self.apply(&event).await.map(drop)
+        })
+        .await
     }
 }

@@ -13,14 +13,9 @@ use partnerops_aws::MemoryStore;
 use partnerops_aws::store::ports::{Partners as _, Referrals as _, Reports as _};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::DomainEvent;
-use partnerops_domain::id::{Entropy, EventId, ReferralId};
-use partnerops_domain::partner::{PartnerDraft, PartnerId, new_partner};
-use partnerops_domain::referral::{
-    CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
-};
 use partnerops_domain::report::Fact;
 use partnerops_domain::sla::sweep_timer;
-use partnerops_domain::terms::ProgramTerms;
+use partnerops_fixtures as fixtures;
 use reports::Reports;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -30,36 +25,8 @@ fn fold(c: &mut Criterion) {
     let now = Timestamp::parse("2026-11-02T09:00:00Z").unwrap();
     let store = Arc::new(MemoryStore::new());
     let event = runtime.block_on(async {
-        let draft = PartnerDraft {
-            id: Some("alpha".into()),
-            name: Some("Alpha".into()),
-            tier: Some("gold".into()),
-            ..Default::default()
-        };
-        store.create_partner(&new_partner(draft, now).unwrap()).await.unwrap();
-        let submission = ReferralSubmission::parse(ReferralDraft {
-            company: Some(CompanyDraft { name: Some("Acme".into()), domain: Some("acme.com".into()) }),
-            contact: Some(ContactDraft {
-                name: Some("Jo".into()),
-                email: Some("jo@acme.com".into()),
-                title: None,
-                phone: None,
-            }),
-            consent: Some(true),
-            ..Default::default()
-        })
-        .unwrap();
-        let ids = IntakeIds {
-            referral_id: ReferralId::generate(now, Entropy(1)),
-            event_id: EventId::generate(now, Entropy(1)),
-        };
-        let terms = ProgramTerms::from_toml("").unwrap();
-        let alpha = PartnerId::parse("alpha").unwrap();
-        let IntakeDecision::Accepted(accepted) =
-            decide_referral_intake(submission, &alpha, &Default::default(), &terms, now, ids)
-        else {
-            panic!("accepted")
-        };
+        store.create_partner(&fixtures::partner("alpha", None, now)).await.unwrap();
+        let accepted = fixtures::accepted_referral("alpha", "acme.com", now, 1, &fixtures::default_terms());
         store.record_accepted_referral(&accepted).await.unwrap();
         let item = store.outbox().remove(0);
         DomainEvent::from_detail(&item.detail_type, serde_json::from_str(&item.detail).unwrap()).unwrap()

@@ -13,7 +13,7 @@ mod api;
 pub use api::{router, routes};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use futures::future::join_all;
+use partnerops_api::lambda::{Triggers, each_message};
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{Crm, Partners, Referrals, Registrations, Reports as ReportStore};
 use partnerops_domain::event::DomainEvent;
@@ -140,27 +140,19 @@ impl Reports {
         Ok(out)
     }
 
-    /// Handles a batch from the reports queue, every event at once; a
-    /// failed one is retried by SQS and dead-lettered after five receives.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = join_all(event.records.iter().map(|record| async move {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let body = record.body.as_deref().unwrap_or_default();
-            let result = match DomainEvent::from_eventbridge(body) {
-                Ok(event) => self.fold(&event).await.map(drop),
-                Err(e) => Err(anyhow::anyhow!(e)),
-            };
-            (message_id, result)
-        }))
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for (message_id, result) in outcomes {
-            if let Err(e) = result {
-                tracing::error!(message_id, error = %format!("{e:#}"), "report event not folded; it will be retried");
-                response.add_failure(message_id);
-            }
-        }
-        response
+    /// Handles a batch from the reports queue, every event at once.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        each_message(&batch, batch.records.len(), |body| async move {
+            let event = DomainEvent::from_eventbridge(body).map_err(|e| anyhow::anyhow!(e))?;
+            self.fold(&event).await.map(drop)
+        })
+        .await
+    }
+}
+
+impl Triggers for Reports {
+    async fn batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch(batch).await
     }
 }
 

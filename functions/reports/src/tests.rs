@@ -7,13 +7,9 @@ use partnerops_aws::store::ReportKind;
 use partnerops_aws::store::ports::SlaTimers as _;
 use partnerops_domain::Timestamp;
 use partnerops_domain::id::{Entropy, EventId};
-use partnerops_domain::partner::{PartnerDraft, new_partner};
-use partnerops_domain::referral::{
-    CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
-};
 use partnerops_domain::report::{DayRange, SlaRow, sla_rows};
 use partnerops_domain::sla::sweep_timer;
-use partnerops_domain::terms::ProgramTerms;
+use partnerops_fixtures as fixtures;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
@@ -30,38 +26,8 @@ fn events(store: &MemoryStore) -> Vec<DomainEvent> {
 /// One referral from `alpha` (managed by Mia) received at `now`.
 async fn referred(now: Timestamp) -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::new());
-    let draft = PartnerDraft {
-        id: Some("alpha".into()),
-        name: Some("Alpha".into()),
-        tier: Some("gold".into()),
-        manager: Some(partnerops_domain::partner::ManagerDraft {
-            name: Some("Mia".into()),
-            email: Some("Mia@Vendor.example".into()),
-            slack_user_id: None,
-        }),
-        ..Default::default()
-    };
-    store.create_partner(&new_partner(draft, now).unwrap()).await.unwrap();
-    let submission = ReferralSubmission::parse(ReferralDraft {
-        company: Some(CompanyDraft { name: Some("Acme".into()), domain: Some("acme.com".into()) }),
-        contact: Some(ContactDraft {
-            name: Some("Jo".into()),
-            email: Some("jo@acme.com".into()),
-            title: None,
-            phone: None,
-        }),
-        consent: Some(true),
-        ..Default::default()
-    })
-    .unwrap();
-    let ids =
-        IntakeIds { referral_id: ReferralId::generate(now, Entropy(1)), event_id: EventId::generate(now, Entropy(1)) };
-    let terms = ProgramTerms::from_toml("").unwrap();
-    let IntakeDecision::Accepted(accepted) =
-        decide_referral_intake(submission, &PartnerId::parse("alpha").unwrap(), &Default::default(), &terms, now, ids)
-    else {
-        panic!("accepted")
-    };
+    store.create_partner(&fixtures::partner("alpha", Some("Mia@Vendor.example"), now)).await.unwrap();
+    let accepted = fixtures::accepted_referral("alpha", "acme.com", now, 1, &fixtures::default_terms());
     store.record_accepted_referral(&accepted).await.unwrap();
     store
 }

@@ -2,12 +2,8 @@ use super::*;
 use partnerops_aws::MemoryStore;
 use partnerops_aws::outbox::OutboxItem;
 use partnerops_aws::store::ports::*;
-use partnerops_domain::id::{EventId, ReferralId};
-use partnerops_domain::partner::PartnerId;
-use partnerops_domain::referral::{
-    CompanyDraft, ContactDraft, IntakeDecision, IntakeIds, ReferralDraft, ReferralSubmission, decide_referral_intake,
-};
-use partnerops_domain::terms::ProgramTerms;
+use partnerops_domain::id::ReferralId;
+use partnerops_fixtures as fixtures;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
@@ -15,36 +11,11 @@ fn at(s: &str) -> Timestamp {
 
 async fn store_with_referrals(n: u128) -> MemoryStore {
     let store = MemoryStore::new();
-    let terms = ProgramTerms::from_toml("").unwrap();
+    let terms = fixtures::default_terms();
     let now = at("2026-11-22T00:00:00Z");
     for i in 0..n {
-        let submission = ReferralSubmission::parse(ReferralDraft {
-            company: Some(CompanyDraft { name: Some("Acme".into()), domain: Some(format!("acme{i}.com")) }),
-            contact: Some(ContactDraft {
-                name: Some("Jo".into()),
-                email: Some("jo@acme.com".into()),
-                title: None,
-                phone: None,
-            }),
-            consent: Some(true),
-            ..Default::default()
-        })
-        .unwrap();
-        let ids = IntakeIds {
-            referral_id: ReferralId::generate(now, Entropy(i)),
-            event_id: EventId::generate(now, Entropy(i)),
-        };
-        let IntakeDecision::Accepted(a) = decide_referral_intake(
-            submission,
-            &PartnerId::parse("alpha").unwrap(),
-            &Default::default(),
-            &terms,
-            now,
-            ids,
-        ) else {
-            panic!("accepted")
-        };
-        store.record_accepted_referral(&a).await.unwrap();
+        let accepted = fixtures::accepted_referral("alpha", &format!("acme{i}.com"), now, i, &terms);
+        store.record_accepted_referral(&accepted).await.unwrap();
     }
     store
 }

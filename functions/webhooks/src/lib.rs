@@ -14,6 +14,7 @@ pub use api::{router, routes};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
+use partnerops_api::lambda::{Triggers, each_message};
 use partnerops_aws::notify::Transport;
 use partnerops_aws::queue::WorkQueue;
 use partnerops_aws::store::{Partners, Payouts, Webhooks as WebhookStore};
@@ -316,30 +317,36 @@ impl Webhooks {
         self.attempt_all(due).await
     }
 
-    /// Handles a batch from the webhook queue, every event at once; a
-    /// failed one is retried by SQS and dead-lettered after five receives.
-    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = join_all(event.records.iter().map(|record| async move {
-            let message_id = record.message_id.clone().unwrap_or_default();
-            let body = record.body.as_deref().unwrap_or_default();
-            let result = match serde_json::from_str::<NudgeBody>(body) {
+    /// Handles a batch from the webhook queue, every message at once.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        each_message(&batch, batch.records.len(), |body| async move {
+            match serde_json::from_str::<NudgeBody>(body) {
                 Ok(nudge) => self.retry(&nudge.webhook_retry).await,
-                Err(_) => match DomainEvent::from_eventbridge(body) {
-                    Ok(event) => self.fan_out(&event).await.map(drop),
-                    Err(e) => Err(anyhow::anyhow!(e)),
-                },
-            };
-            (message_id, result)
-        }))
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for (message_id, result) in outcomes {
-            if let Err(e) = result {
-                tracing::error!(message_id, error = %format!("{e:#}"), "webhook event not handled; it will be retried");
-                response.add_failure(message_id);
+                Err(_) => {
+                    let event = DomainEvent::from_eventbridge(body).map_err(|e| anyhow::anyhow!(e))?;
+                    self.fan_out(&event).await.map(drop)
+                }
             }
-        }
-        response
+        })
+        .await
+    }
+}
+
+impl Triggers for Webhooks {
+    async fn batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch(batch).await
+    }
+
+    /// The retry sweep.
+    async fn scheduled(&self) -> anyhow::Result<serde_json::Value> {
+        let report = self.sweep().await?;
+        tracing::info!(
+            attempts = report.attempts,
+            succeeded = report.succeeded,
+            failed = report.failed,
+            "webhook retry sweep"
+        );
+        Ok(serde_json::to_value(report)?)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP conventions every partnerops API function shares (SPEC §3, §4):
 //! problem details, JSON bodies with field-level errors, API-key auth and
 //! roles, `Idempotency-Key`, cursor lists, and the route table from which
-//! each function's axum `Router` is built.
+//! each function's axum `Router` is built; and the Lambda entry points.
 
 pub mod auth;
 pub mod base_url;

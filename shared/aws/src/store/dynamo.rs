@@ -6,6 +6,7 @@ use anyhow::anyhow;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
@@ -371,6 +372,28 @@ impl DynamoStore {
         }
         Ok(())
     }
+}
+
+/// Every item of a query over all its pages, with what reading them cost.
+#[derive(Debug, Default)]
+pub(super) struct Counted {
+    pub items: Vec<Item>,
+    /// Requests sent: one per page.
+    pub queries: usize,
+    /// Items DynamoDB read (`ScannedCount`, summed over pages): what it
+    /// bills, which a filter expression does not reduce.
+    pub items_read: usize,
+}
+
+pub(super) async fn query_counted(query: QueryFluentBuilder) -> Result<Counted, StoreError> {
+    let pages = query.into_paginator().send().collect::<Result<Vec<_>, _>>().await.map_err(unexpected("Query"))?;
+    let mut counted = Counted::default();
+    for page in pages {
+        counted.queries += 1;
+        counted.items_read += usize::try_from(page.scanned_count).unwrap_or(0);
+        counted.items.extend(page.items.unwrap_or_default());
+    }
+    Ok(counted)
 }
 
 pub(super) async fn backoff(attempt: u32) {

@@ -303,31 +303,19 @@ impl Reports for DynamoStore {
         let (from, to) = bounds(range);
         let mut out = ReportDays::default();
         for month in months(range) {
-            let pk = format!("RPT#{}#{grouping}#{month}", report.as_str());
-            let mut start = None;
-            loop {
-                let output = self
-                    .client
+            let read = query_counted(
+                self.client
                     .query()
                     .table_name(&self.table)
                     .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":pk", s(format!("RPT#{}#{grouping}#{month}", report.as_str())))
                     .expression_attribute_values(":from", s(from.clone()))
-                    .expression_attribute_values(":to", s(to.clone()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unexpected("Query"))?;
-                out.queries += 1;
-                out.items_read += usize::try_from(output.scanned_count).unwrap_or(0);
-                for item in output.items.unwrap_or_default() {
-                    out.days.push(day_tallies(&item));
-                }
-                match output.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
-            }
+                    .expression_attribute_values(":to", s(to.clone())),
+            )
+            .await?;
+            out.queries += read.queries;
+            out.items_read += read.items_read;
+            out.days.extend(read.items.iter().map(day_tallies));
         }
         Ok(out)
     }

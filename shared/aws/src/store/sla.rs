@@ -54,31 +54,22 @@ impl SlaTimers for DynamoStore {
         let upto = format!("{}#~", now.to_rfc3339());
         let mut due = DueTimers::default();
         for shard in 0..DUE_INDEX_SHARDS {
-            let mut start = None;
-            loop {
-                let output = self
-                    .client
+            let read = query_counted(
+                self.client
                     .query()
                     .table_name(&self.table)
                     .index_name(DUE_INDEX)
                     .key_condition_expression("DUEPK = :shard AND DUESK <= :upto")
                     .expression_attribute_values(":shard", s(format!("DUE#{shard}")))
-                    .expression_attribute_values(":upto", s(upto.clone()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(unexpected("Query"))?;
-                due.queries += 1;
-                due.items_read += usize::try_from(output.scanned_count).unwrap_or(0);
-                for item in output.items.unwrap_or_default() {
-                    match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
-                        Some("registration_expiry") => due.expiries.push(from_item::<ExpiryWatchItem>(item)?.watch),
-                        _ => due.timers.push(from_item::<SlaTimerItem>(item)?.timer),
-                    }
-                }
-                match output.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
+                    .expression_attribute_values(":upto", s(upto.clone())),
+            )
+            .await?;
+            due.queries += read.queries;
+            due.items_read += read.items_read;
+            for item in read.items {
+                match item.get("entity").and_then(|e| e.as_s().ok()).map(String::as_str) {
+                    Some("registration_expiry") => due.expiries.push(from_item::<ExpiryWatchItem>(item)?.watch),
+                    _ => due.timers.push(from_item::<SlaTimerItem>(item)?.timer),
                 }
             }
         }
