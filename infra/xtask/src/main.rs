@@ -25,8 +25,10 @@ usage: cargo xtask <command>
                            integration, end-to-end and contract (schemathesis)
                            tests, the portal in Chromium (playwright-core,
                            axe-core), sam validate --lint
-  package [--x86-64]       cargo lambda build --release for every function (arm64 by default)
-  measure                  release binary sizes and cold start to the first runtime poll
+  package [--x86-64] [FUNCTION…]
+                           cargo lambda build --release for every function or the ones
+                           named (arm64 by default)
+  measure [FUNCTION…]      release binary sizes and cold start to the first runtime poll
   load [--referrals N] [--writers W] [--sample S]
                            sustained concurrent referrals on a fresh local stack:
                            p50 at a small and a full table, moto's memory
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
         Some("dev") => dev(&args[1..]),
         Some("test") => test(),
         Some("package") => package(&args[1..]),
-        Some("measure") => function_binaries().and_then(|functions| measure::run(&root(), &functions)),
+        Some("measure") => chosen_functions(&args[1..]).and_then(|functions| measure::run(&root(), &functions)),
         Some("admin-key") => admin_key(&args[1..]),
         Some("redrive") => redrive(&args[1..]),
         Some("load") => load(&args[1..]),
@@ -182,25 +184,37 @@ fn function_binaries() -> Result<Vec<String>, String> {
     Ok(binaries)
 }
 
+/// The functions named on the command line (every one when none is).
+fn chosen_functions(names: &[String]) -> Result<Vec<String>, String> {
+    let all = function_binaries()?;
+    if names.is_empty() {
+        return Ok(all);
+    }
+    match names.iter().find(|n| !all.contains(n)) {
+        Some(unknown) => Err(format!("no function {unknown}: the template's are {}", all.join(", "))),
+        None => Ok(names.to_vec()),
+    }
+}
+
 fn package(args: &[String]) -> Result<(), String> {
-    let arch = match args {
-        [] => "--arm64",
-        [flag] if flag == "--x86-64" => "--x86-64",
-        _ => return Err("usage: cargo xtask package [--x86-64]".into()),
+    let (arch, names) = match args.split_first() {
+        Some((flag, rest)) if flag == "--x86-64" => ("--x86-64", rest),
+        _ => ("--arm64", args),
     };
+    let functions = chosen_functions(names)?;
     let tools = Toolchain::ensure(&root())?;
     if arch == "--arm64" {
         tools.ensure_rust_target("aarch64-unknown-linux-gnu")?;
     }
     let mut command = tools.command(&tools.bin("cargo-lambda"));
     command.current_dir(root()).args(["lambda", "build", "--release", arch]);
-    for binary in function_binaries()? {
-        command.args(["--bin", &binary]);
+    for binary in &functions {
+        command.args(["--bin", binary]);
     }
-    step("cargo lambda build --release for every function");
+    step(&format!("cargo lambda build --release for {}", functions.join(", ")));
     run(&mut command)?;
     let out = target_dir().join("lambda");
-    for binary in function_binaries()? {
+    for binary in functions {
         let path = out.join(&binary).join("bootstrap");
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!("  {binary:<20} {:>8.2} MiB  {}", size as f64 / 1_048_576.0, path.display());
