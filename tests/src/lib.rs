@@ -156,6 +156,51 @@ impl TestStack {
 }
 
 /// A valid referral body for `domain`.
+/// A queue that receives everything published on the stack's bus.
+pub async fn bus_tap(t: &TestStack) -> (aws_sdk_sqs::Client, String) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
+    let events = aws_sdk_eventbridge::Client::new(&t.stack.sdk);
+    let bus = t.stack.provisioned.reference("EventBus").unwrap().to_owned();
+    let url = sqs.create_queue().queue_name(format!("{bus}-tap")).send().await.unwrap().queue_url.unwrap();
+    let attrs =
+        sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+    events
+        .put_rule()
+        .name(format!("{bus}-tap"))
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source": ["partnerops"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{bus}-tap"))
+        .event_bus_name(&bus)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("tap").arn(arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (sqs, url)
+}
+
+/// Everything on a bus tap so far, taken off it.
+pub async fn drain_tap(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for m in messages {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+}
+
 pub fn referral(domain: &str) -> Value {
     json!({
         "company": { "name": "Acme Corp", "domain": domain },

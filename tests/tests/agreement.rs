@@ -110,3 +110,28 @@ fn queue_consumers_are_wired_as_the_code_expects() {
         assert_eq!(routed, detail_types.into_iter().collect::<BTreeSet<_>>(), "{rule}");
     }
 }
+
+/// Every dead-letter queue can be replayed by `cargo xtask redrive`, which
+/// finds it by its `<queue>Url` output, except the schedules' (a schedule's
+/// invocation carries nothing to replay; docs/operations.md).
+#[test]
+fn every_dead_letter_queue_has_a_redrive() {
+    let text = std::fs::read_to_string(repo_file("template.yaml")).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let xtask = std::fs::read_to_string(repo_file("infra/xtask/src/main.rs")).unwrap();
+    let mut checked = 0;
+    for (id, resource) in doc["Resources"].as_mapping().unwrap() {
+        let id = id.as_str().unwrap();
+        if resource["Type"].as_str() != Some("AWS::SQS::Queue") || !id.ends_with("DLQ") || id == "ScheduleDLQ" {
+            continue;
+        }
+        let output = format!("{id}Url");
+        let outputs = &text[text.find("\nOutputs:").unwrap()..];
+        let entry = &outputs[outputs.find(&format!("\n  {output}:")).unwrap_or_else(|| panic!("no {output} output"))..];
+        let value = entry.lines().find(|l| l.trim_start().starts_with("Value:")).unwrap();
+        assert_eq!(value.trim(), format!("Value: !Ref {id}"), "{output}");
+        assert!(xtask.contains(&format!("\"{output}\"")), "cargo xtask redrive does not know {output}");
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "OutboxRelayDLQ, Notification, Payout, Export, Webhook, Reports and Rule DLQs");
+}

@@ -6,7 +6,6 @@
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use axum::body::Body;
 use axum::http::Request;
 use partnerops_api::AppState;
@@ -19,55 +18,12 @@ use partnerops_domain::Timestamp;
 use partnerops_domain::id::{Entropy, EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;
 use partnerops_domain::referral::{IntakeDecision, IntakeIds, decide_referral_intake};
-use partnerops_e2e::{TestStack, referral, registration, terms_options};
+use partnerops_e2e::{TestStack, bus_tap, drain_tap, referral, registration, terms_options};
 use partnerops_fixtures as fixtures;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt as _;
-
-/// A queue that receives everything published on the stack's bus.
-async fn bus_tap(t: &TestStack) -> (aws_sdk_sqs::Client, String) {
-    let sqs = aws_sdk_sqs::Client::new(&t.stack.sdk);
-    let events = aws_sdk_eventbridge::Client::new(&t.stack.sdk);
-    let bus = t.stack.provisioned.reference("EventBus").unwrap().to_owned();
-    let url = sqs.create_queue().queue_name(format!("{bus}-tap")).send().await.unwrap().queue_url.unwrap();
-    let attrs =
-        sqs.get_queue_attributes().queue_url(&url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
-    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
-    events
-        .put_rule()
-        .name(format!("{bus}-tap"))
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source": ["partnerops"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{bus}-tap"))
-        .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("tap").arn(arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    (sqs, url)
-}
-
-async fn drain_tap(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return out;
-        }
-        for m in messages {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
-        }
-    }
-}
 
 #[tokio::test]
 async fn committed_events_reach_the_bus_once_and_only_through_the_relay() {

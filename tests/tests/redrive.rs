@@ -1,14 +1,20 @@
 //! Replaying a dead-letter queue through the real SDK on moto: every
 //! message goes back to its queue with its attributes, and none is left or
-//! doubled.
+//! doubled; the relay's dead letters (stream batches) are read back from the
+//! table's stream and published once.
 
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_sqs::types::MessageAttributeValue;
+use partnerops_aws::SystemClock;
+use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher};
 use partnerops_aws::queue::{RedriveTo, redrive};
 use partnerops_devstack::local_sdk_config;
-use partnerops_e2e::{moto_endpoint, unique_stack};
+use partnerops_devstack::replay::replay_relay_dead_letters;
+use partnerops_e2e::{TestStack, bus_tap, drain_tap, moto_endpoint, referral, unique_stack};
+use reqwest::StatusCode;
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -130,4 +136,104 @@ async fn a_rules_dead_letters_go_back_to_the_queue_each_names() {
         }
         assert_eq!(seen.len(), 6);
     }
+}
+
+/// The shard and sequence numbers of the outbox inserts in the stack's
+/// table stream so far, as the relay's event source mapping would name them.
+async fn outbox_batch(t: &TestStack) -> (String, String, Vec<String>) {
+    use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+    let streams = aws_sdk_dynamodbstreams::Client::new(&t.stack.sdk);
+    let arn = t.stack.provisioned.attribute("Table", "StreamArn").unwrap().to_owned();
+    let described = streams.describe_stream().stream_arn(&arn).send().await.unwrap();
+    for shard in described.stream_description.unwrap().shards.unwrap_or_default() {
+        let shard_id = shard.shard_id.unwrap();
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(&shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        let mut sequences = Vec::new();
+        while let Some(current) = iterator {
+            let page = streams.get_records().shard_iterator(current).send().await.unwrap();
+            let records = page.records.unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            for record in records {
+                let change = record.dynamodb.unwrap();
+                let outbox = change.new_image.as_ref().and_then(|i| i.get("entity")).and_then(|e| e.as_s().ok())
+                    == Some(&"outbox".to_owned());
+                if outbox && record.event_name == Some(OperationType::Insert) {
+                    sequences.push(change.sequence_number.unwrap());
+                }
+            }
+            iterator = page.next_shard_iterator;
+        }
+        if !sequences.is_empty() {
+            return (arn, shard_id, sequences);
+        }
+    }
+    panic!("no outbox insert in the stream")
+}
+
+#[tokio::test]
+async fn the_relays_dead_letters_are_read_back_from_the_stream_and_published_once() {
+    let t = TestStack::start().await;
+    let (sqs, tap) = bus_tap(&t).await;
+    let alpha = t.partner("alpha", "gold").await;
+    for domain in ["acme.com", "globex.com", "initech.com"] {
+        assert_eq!(t.post("/v1/referrals", &alpha, referral(domain)).await.status, StatusCode::CREATED);
+    }
+    // Nothing relayed yet: the dev stack relays on tick, so these events are
+    // where a relay that gave up would have left them.
+    let (stream_arn, shard_id, sequences) = outbox_batch(&t).await;
+    assert!(sequences.len() >= 3, "{sequences:?}");
+    let dead_letter = json!({
+        "requestContext": { "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 51 },
+        "responseContext": { "statusCode": 200, "functionError": "Unhandled" },
+        "version": "1.0",
+        "timestamp": "2026-12-02T10:00:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": sequences[0],
+            "endSequenceNumber": sequences[sequences.len() - 1],
+            "batchSize": sequences.len(),
+            "streamArn": stream_arn,
+        }
+    })
+    .to_string();
+    let dlq = t.stack.provisioned.reference("OutboxRelayDLQ").unwrap().to_owned();
+    let table = t.stack.provisioned.reference("Table").unwrap().to_owned();
+    let bus = t.stack.provisioned.reference("EventBus").unwrap().to_owned();
+    let streams = aws_sdk_dynamodbstreams::Client::new(&t.stack.sdk);
+    let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&t.stack.sdk), &bus);
+    let ledger = DynamoOutboxLedger::new(aws_sdk_dynamodb::Client::new(&t.stack.sdk), &table);
+    let replay = || replay_relay_dead_letters(&sqs, &dlq, &streams, &publisher, &ledger, &SystemClock, &|_| {});
+
+    sqs.send_message().queue_url(&dlq).message_body(&dead_letter).send().await.unwrap();
+    let replayed = replay().await.unwrap();
+    assert_eq!((replayed.batches, replayed.published, replayed.already_published), (1, sequences.len(), 0));
+    let events = drain_tap(&sqs, &tap).await;
+    assert_eq!(events.len(), sequences.len(), "{events:?}");
+    let received = events.iter().filter(|e| e["detail-type"] == "ReferralReceived").count();
+    assert_eq!(received, 3, "{events:?}");
+    let left = sqs.receive_message().queue_url(&dlq).send().await.unwrap().messages.unwrap_or_default();
+    assert!(left.is_empty(), "a replayed dead letter is deleted");
+
+    // The same batch dead-lettered again publishes nothing twice, nor does
+    // the stack's own relay when it next reads the stream.
+    sqs.send_message().queue_url(&dlq).message_body(&dead_letter).send().await.unwrap();
+    let again = replay().await.unwrap();
+    assert_eq!((again.batches, again.published, again.already_published), (1, 0, sequences.len()));
+    t.tick().await;
+    assert!(drain_tap(&sqs, &tap).await.is_empty(), "every event reached the bus once");
+
+    // A message that names no stream batch stays where it is.
+    sqs.send_message().queue_url(&dlq).message_body("{\"Records\":[]}").send().await.unwrap();
+    let refused = replay().await.unwrap_err();
+    assert!(format!("{refused:#}").contains("DDBStreamBatchInfo"), "{refused:#}");
 }

@@ -10,6 +10,7 @@ pub mod moto;
 pub mod notify;
 pub mod provision;
 pub mod queues;
+pub mod replay;
 pub mod routes;
 pub mod stream;
 pub mod template;

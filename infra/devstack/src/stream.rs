@@ -173,17 +173,7 @@ impl StreamRelay {
                     self.probe_seen = self.probe_seen.max(n);
                     continue;
                 }
-                if record.event_name != Some(OperationType::Insert) {
-                    continue;
-                }
-                let is_outbox = image.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "outbox");
-                if !is_outbox {
-                    continue;
-                }
-                match serde_dynamo::from_item::<_, OutboxItem>(image) {
-                    Ok(item) => items.push(StreamedOutboxItem { sequence_number, item }),
-                    Err(e) => tracing::error!(error = %e, "undecodable outbox item in the stream"),
-                }
+                items.extend(outbox_insert(record.event_name.as_ref(), sequence_number, image));
             }
             let mut next = output.next_shard_iterator;
             if !items.is_empty() {
@@ -284,6 +274,28 @@ impl StreamRelay {
             .await
             .context("writing the relay probe")?;
         Ok(self.probe_written)
+    }
+}
+
+/// The outbox item a stream record inserted, if it is one; an undecodable
+/// one is logged and skipped, since reading it again cannot mend it.
+pub(crate) fn outbox_insert(
+    event_name: Option<&OperationType>,
+    sequence_number: String,
+    image: std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+) -> Option<StreamedOutboxItem> {
+    if event_name != Some(&OperationType::Insert) {
+        return None;
+    }
+    if !image.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "outbox") {
+        return None;
+    }
+    match serde_dynamo::from_item::<_, OutboxItem>(image) {
+        Ok(item) => Some(StreamedOutboxItem { sequence_number, item }),
+        Err(e) => {
+            tracing::error!(error = %e, sequence_number, "undecodable outbox item in the stream");
+            None
+        }
     }
 }
 

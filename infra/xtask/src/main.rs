@@ -34,7 +34,7 @@ usage: cargo xtask <command>
                            p50 at a small and a full table, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
-  redrive --stack NAME --queue notification|payout|export|webhook|reports|rule [--region REGION]
+  redrive --stack NAME --queue notification|payout|export|webhook|reports|rule|relay [--region REGION]
                            move a deployed stack's dead letters back to their queue
 ";
 
@@ -238,7 +238,7 @@ fn stack_outputs(tools: &Toolchain, stack: &str, region: Option<&str>) -> Result
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook|reports|rule`:
+/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook|reports|rule|relay`:
 /// moves a dead-letter queue's messages back to their source queue.
 fn redrive(args: &[String]) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
@@ -254,7 +254,7 @@ fn redrive(args: &[String]) -> Result<(), String> {
         }
     }
     let (Some(stack), Some(queue)) = (stack, queue) else {
-        return Err("give --stack NAME --queue notification|payout|export|webhook|reports|rule".into());
+        return Err("give --stack NAME --queue notification|payout|export|webhook|reports|rule|relay".into());
     };
     let (source, dlq) = match queue.as_str() {
         "notification" => ("NotificationQueueUrl", "NotificationDLQUrl"),
@@ -263,12 +263,12 @@ fn redrive(args: &[String]) -> Result<(), String> {
         "webhook" => ("WebhookQueueUrl", "WebhookDLQUrl"),
         "reports" => ("ReportsQueueUrl", "ReportsDLQUrl"),
         "rule" => ("", "RuleDLQUrl"),
-        "relay" => {
-            return Err("the relay's dead letters are stream batches, not messages of a queue: \
-                        replay them as docs/operations.md#outboxrelaydlq says"
-                .into());
+        "relay" => ("stream", "OutboxRelayDLQUrl"),
+        other => {
+            return Err(format!(
+                "unknown queue {other}: notification, payout, export, webhook, reports, rule or relay"
+            ));
         }
-        other => return Err(format!("unknown queue {other}: notification, payout, export, webhook, reports or rule")),
     };
     let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
     let output = |key: &str| toolchain::output_value(&outputs, key).ok_or(format!("stack {stack} has no {key} output"));
@@ -280,12 +280,15 @@ fn redrive(args: &[String]) -> Result<(), String> {
     // The rules' dead letters go back to the queue each one names.
     match source {
         "" => command.arg("--to-targets"),
+        // The relay's dead letters name stream batches: they are read back
+        // from the table's stream and published to the bus.
+        "stream" => command.args(["--stream", "--table", &output("TableName")?, "--bus", &output("EventBusName")?]),
         source => command.args(["--to", &output(source)?]),
     };
     if let Some(region) = &region {
         command.args(["--region", region]);
     }
-    step(&format!("moving {queue} dead letters back to their queue"));
+    step(&format!("moving {queue} dead letters back to where they were going"));
     run(&mut command)
 }
 
