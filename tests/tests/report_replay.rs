@@ -20,11 +20,12 @@ use partnerops_domain::auth::{NewApiKey, Role};
 use partnerops_domain::crm::OpportunityStatus;
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::money::{Currency, format_minor_units};
-use partnerops_domain::partner::{ManagerDraft, PartnerDraft, PartnerId, new_partner};
+use partnerops_domain::partner::PartnerId;
 use partnerops_domain::report::{DayRange, div_half_even, median_minutes, median_tenth_days, rate_bps};
 use partnerops_domain::sla::SlaStatus;
 use partnerops_domain::terms::AttributionRole;
 use partnerops_e2e::{referral, terms_options};
+use partnerops_fixtures as fixtures;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -54,18 +55,7 @@ impl Harness {
         let clock = FixedClock::new(start);
         let mut keys = BTreeMap::new();
         for (n, (id, manager)) in PARTNERS.iter().enumerate() {
-            let draft = PartnerDraft {
-                id: Some((*id).into()),
-                name: Some(format!("Partner {id}")),
-                tier: Some("gold".into()),
-                manager: manager.map(|m| ManagerDraft {
-                    name: Some("Manager".into()),
-                    email: Some(m.into()),
-                    slack_user_id: None,
-                }),
-                ..Default::default()
-            };
-            store.create_partner(&new_partner(draft, start).unwrap()).await.unwrap();
+            store.create_partner(&fixtures::partner(id, *manager, start)).await.unwrap();
             keys.insert(*id, key(&store, Role::Partner, Some(id), n as u8 + 1, start).await);
         }
         keys.insert("crm", key(&store, Role::Crm, None, 20, start).await);
