@@ -31,7 +31,8 @@ usage: cargo xtask <command>
   measure [FUNCTION…]      release binary sizes and cold start to the first runtime poll
   load [--referrals N] [--writers W] [--sample S]
                            sustained concurrent referrals on a fresh local stack:
-                           p50 at a small and a full table, moto's memory
+                           p50 at a small and a full table, the SLA report checked
+                           against the referrals made, moto's memory
   admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
                            create an admin API key in a deployed stack (printed once)
   redrive --stack NAME --queue notification|payout|export|webhook|reports|rule|relay [--region REGION]

@@ -1,8 +1,9 @@
 //! `partnerops-load`: sustained concurrent load on a fresh local stack, run by
 //! `cargo xtask load`. It measures `POST /v1/referrals` at a small table and
 //! again after filling it, so a cost that grows with the table shows as a
-//! ratio, and reports what moto holds at the end. Every loop is bounded; it
-//! talks only to the stack it started on 127.0.0.1.
+//! ratio; then checks the SLA report counts every referral once, and reports
+//! what moto holds at the end. Every loop is bounded; it talks only to the
+//! stack it started on 127.0.0.1.
 
 // Reporting timings only; money never passes through this binary.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -86,6 +87,34 @@ async fn moto_stats(http: &reqwest::Client, endpoint: &str) -> anyhow::Result<Va
     Ok(http.get(format!("{endpoint}/_partnerops/stats")).send().await?.json().await?)
 }
 
+/// After the load, what was derived from it still adds up: once the relay
+/// and the queues are drained, the SLA report counts every referral's
+/// opportunity-creation timer exactly once.
+async fn settled_report(http: &reqwest::Client, url: &str, admin: &str, referrals: usize) -> anyhow::Result<()> {
+    let tick = http.post(format!("{url}/_dev/tick")).send().await?;
+    anyhow::ensure!(tick.status().is_success(), "/_dev/tick answered {}", tick.status());
+    let clock: Value = http.get(format!("{url}/_dev/clock")).send().await?.json().await?;
+    let now = clock["now"].as_str().context("no now in /_dev/clock")?;
+    let today = chrono::DateTime::parse_from_rfc3339(now)?.date_naive();
+    let (from, to) = (today, today + chrono::Days::new(2));
+    let started = Instant::now();
+    let reply =
+        http.get(format!("{url}/v1/reports/slas?from={from}&to={to}&group_by=kind")).bearer_auth(admin).send().await?;
+    anyhow::ensure!(reply.status().is_success(), "the SLA report answered {}", reply.status());
+    let report: Value = reply.json().await?;
+    let took = started.elapsed().as_secs_f64() * 1000.0;
+    let row = report["rows"].as_array().into_iter().flatten().find(|r| r["key"] == "opportunity_creation");
+    let timers = row.and_then(|r| r["timers"].as_u64()).unwrap_or(0);
+    anyhow::ensure!(
+        usize::try_from(timers).ok() == Some(referrals),
+        "the SLA report counts {timers} opportunity_creation timers for {referrals} referrals: {report}"
+    );
+    println!(
+        "SLA report after the load ({from} to {to}, by kind): {timers} opportunity_creation timers, one per referral, in {took:.0} ms"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args()?;
@@ -141,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
     let (large_p50, large_p95) = sample(&client, 4_000_000, args.sample).await?;
     println!("table with {:>6} referrals: p50 {large_p50:6.1} ms  p95 {large_p95:6.1} ms", args.referrals);
     println!("p50 ratio large / small: {:.2}", large_p50 / small_p50.max(0.001));
+    settled_report(&http, &stack.url, &admin, 100 + 2 * args.sample + target).await?;
     let stats = moto_stats(&http, &stack.endpoint).await?;
     println!("moto: {} MiB resident, {stats}", stats["rss_mib"]);
     Ok(())
