@@ -609,12 +609,25 @@ async fn finance_sees_exports_and_a_partner_its_earnings() {
     let listed = fin.get("/portal/exports").await;
     assert!(listed.body.contains("2026-11") && listed.body.contains(">done<"), "{}", listed.body);
     assert!(listed.body.contains("110.00 USD"));
-    let lines = fin.get("/portal/exports/2026-11/lines.csv").await;
-    assert_eq!(lines.status, StatusCode::OK);
-    assert_eq!(lines.headers[CONTENT_TYPE], "text/csv; charset=utf-8");
-    assert!(lines.body.contains("acme") && lines.body.contains("110.00"), "{}", lines.body);
-    let summary = fin.get("/portal/exports/2026-11/summary.csv").await;
-    assert_eq!(summary.status, StatusCode::OK);
+    // A file is a redirect to the bucket, signed for five minutes: the
+    // download never passes through a Lambda response (6 MB at most).
+    let bucket = t.stack.provisioned.reference("ExportsBucket").unwrap();
+    for (file, expected) in [("lines.csv", "110.00"), ("summary.csv", "paid")] {
+        let link = fin.get(&format!("/portal/exports/2026-11/{file}")).await;
+        assert_eq!(link.status, StatusCode::SEE_OTHER, "{file}");
+        let url = link.location();
+        assert!(url.starts_with(&format!("{}/{bucket}/exports/payouts/2026-11/{file}?", t.stack.endpoint)), "{url}");
+        assert!(url.contains("X-Amz-Expires=300") && url.contains("X-Amz-Signature="), "{url}");
+        let downloaded = reqwest::get(&url).await.unwrap();
+        assert_eq!(downloaded.status(), StatusCode::OK, "{url}");
+        assert_eq!(downloaded.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
+        assert_eq!(
+            downloaded.headers()["content-disposition"],
+            format!("attachment; filename=\"payouts-2026-11-{file}\"").as_str()
+        );
+        let body = downloaded.text().await.unwrap();
+        assert!(body.contains("acme") && body.contains(expected), "{file}: {body}");
+    }
     assert_eq!(fin.get("/portal/exports/2026-10/lines.csv").await.status, StatusCode::NOT_FOUND);
     assert_eq!(fin.get("/portal/exports/2026-11/other.csv").await.status, StatusCode::NOT_FOUND);
     assert_eq!(ada.get("/portal/exports/2026-11/lines.csv").await.status, StatusCode::FORBIDDEN);

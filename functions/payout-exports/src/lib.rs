@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use partnerops_api::lambda::{Triggers, each_message};
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiJson, Problem, Route, entropy};
+use partnerops_aws::links::DownloadLinks;
 use partnerops_aws::objects::{ObjectWriter, Objects};
 use partnerops_aws::queue::WorkQueue;
 use partnerops_aws::store::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, Payouts as Ledger};
@@ -418,25 +419,44 @@ impl ExportFile {
     }
 }
 
-/// A finished export's file, streamed from the bucket: 404 without an
-/// export, 409 `export_not_done` until it is done. The API and the portal's
-/// exports page both serve files through here.
+/// 404 without an export, 409 `export_not_done` until it is done.
+async fn done_export(store: &dyn Ledger, period: Period) -> Result<(), Problem> {
+    match store.payout_export(period).await? {
+        None => Err(Problem::not_found()),
+        Some(record) if record.status != ExportState::Done => Err(Problem::conflict(
+            "export_not_done",
+            format!("The export of {period} is {}; its files are ready once it is done.", record.status.as_str()),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A finished export's file as a link to the bucket, signed for a few
+/// minutes: what the portal's download links redirect to, so a file of any
+/// size downloads from S3 and never passes through a Lambda response.
+pub async fn export_link(
+    store: &dyn Ledger,
+    links: &dyn DownloadLinks,
+    period: Period,
+    file: ExportFile,
+) -> Result<String, Problem> {
+    done_export(store, period).await?;
+    let name = file.name();
+    links.download_url(&export_key(period, name), &format!("payouts-{period}-{name}"), CSV).await.map_err(|e| {
+        tracing::error!(error = %e, file = name, "signing an export file's link");
+        Problem::unavailable()
+    })
+}
+
+/// A finished export's file, streamed from the bucket (the API's
+/// `lines.csv`; behind API Gateway a response stops at 6 MB).
 pub async fn export_file(
     store: &dyn Ledger,
     files: &dyn Objects,
     period: Period,
     file: ExportFile,
 ) -> Result<Response, Problem> {
-    match store.payout_export(period).await? {
-        None => return Err(Problem::not_found()),
-        Some(record) if record.status != ExportState::Done => {
-            return Err(Problem::conflict(
-                "export_not_done",
-                format!("The export of {period} is {}; its files are ready once it is done.", record.status.as_str()),
-            ));
-        }
-        Some(_) => {}
-    }
+    done_export(store, period).await?;
     let name = file.name();
     let stream = match files.get(&export_key(period, name)).await {
         Ok(Some(stream)) => stream,
@@ -451,7 +471,7 @@ pub async fn export_file(
     };
     Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(header::CONTENT_TYPE, CSV)
         .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"payouts-{period}-{name}\""))
         .body(Body::from_stream(stream))
         .map_err(|_| Problem::internal())

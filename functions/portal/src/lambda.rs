@@ -4,8 +4,8 @@
 use crate::{PortalState, standalone_router};
 use partnerops_api::AppState;
 use partnerops_aws::config::Env;
+use partnerops_aws::links::S3Links;
 use partnerops_aws::notify::SesEmail;
-use partnerops_aws::objects::S3Objects;
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     let state = PortalState {
         app,
         mailer: Arc::new(SesEmail::from_sdk_config(&sdk, from)),
-        files: Arc::new(S3Objects::from_sdk_config(&sdk, exports_bucket)),
+        links: Arc::new(S3Links::from_sdk_config(&sdk, &exports_bucket)?),
         secure_cookies: true,
     };
     lambda_http::run(standalone_router(state)).await

@@ -18,8 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use partnerops_api::AppState;
+use partnerops_aws::links::DownloadLinks;
 use partnerops_aws::notify::Transport;
-use partnerops_aws::objects::Objects;
 use std::sync::Arc;
 
 mod forms;
@@ -45,8 +45,8 @@ pub struct PortalState {
     pub app: AppState,
     /// Sends the sign-in emails (SES when deployed).
     pub mailer: Arc<dyn Transport>,
-    /// The exports bucket, for finance's downloads.
-    pub files: Arc<dyn Objects>,
+    /// Signed links into the exports bucket, for finance's downloads.
+    pub links: Arc<dyn DownloadLinks>,
     /// `Secure` on the session cookie: everywhere but the dev stack's plain
     /// http.
     pub secure_cookies: bool,

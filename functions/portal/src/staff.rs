@@ -277,7 +277,9 @@ pub async fn exports(State(state): State<PortalState>, viewer: Viewer) -> Respon
     )
 }
 
-/// A finished export's `lines.csv` or `summary.csv`, for finance.
+/// A finished export's `lines.csv` or `summary.csv`, for finance: checked
+/// here at each click, then fetched from the bucket by a link signed for a
+/// few minutes (a file of any size; a Lambda response stops at 6 MB).
 pub async fn export_file(
     State(state): State<PortalState>,
     viewer: Viewer,
@@ -292,8 +294,8 @@ pub async fn export_file(
         _ => return not_found_for(&viewer),
     };
     let Ok(period) = Period::parse(&period) else { return not_found_for(&viewer) };
-    match payout_exports::export_file(state.app.store.as_ref(), state.files.as_ref(), period, file).await {
-        Ok(response) => response,
+    match payout_exports::export_link(state.app.store.as_ref(), state.links.as_ref(), period, file).await {
+        Ok(url) => Redirect::to(&url).into_response(),
         Err(problem) => problem_page(Some(&viewer), &problem),
     }
 }

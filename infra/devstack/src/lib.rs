@@ -599,10 +599,10 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
             sent: shared.sent.clone(),
             clock: shared.clock.clone(),
         }),
-        files: Arc::new(partnerops_aws::objects::S3Objects::new(
-            clients.s3.clone(),
+        links: Arc::new(partnerops_aws::links::S3Links::from_sdk_config(
+            &sdk,
             provisioned.reference("ExportsBucket")?,
-        )),
+        )?),
         // The dev stack serves plain http on loopback.
         secure_cookies: false,
     });

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod links;
 pub mod metrics;
 pub mod notify;
 pub mod objects;

@@ -17,6 +17,12 @@ pub const PART_BYTES: usize = 8 * 1024 * 1024;
 #[error("{0}")]
 pub struct ObjectError(String);
 
+impl ObjectError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
 /// An object's bytes as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
@@ -312,6 +318,18 @@ impl Objects for MemoryObjects {
         Ok(self
             .object(key)
             .map(|bytes| Box::pin(futures::stream::once(async move { Ok(Bytes::from(bytes)) })) as ByteStream))
+    }
+}
+
+/// Links into the memory bucket: `memory:///<key>` with the same
+/// attachment query a signed link carries, for tests of the pages that link.
+#[async_trait]
+impl crate::links::DownloadLinks for MemoryObjects {
+    async fn download_url(&self, key: &str, filename: &str, content_type: &str) -> Result<String, ObjectError> {
+        if self.object(key).is_none() {
+            return Err(ObjectError::new(format!("no object {key}")));
+        }
+        Ok(format!("memory:///{key}?filename={filename}&content-type={content_type}"))
     }
 }
 
