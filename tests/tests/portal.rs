@@ -618,7 +618,7 @@ async fn finance_sees_exports_and_a_partner_its_earnings() {
         let url = link.location();
         assert!(url.starts_with(&format!("{}/{bucket}/exports/payouts/2026-11/{file}?", t.stack.endpoint)), "{url}");
         assert!(url.contains("X-Amz-Expires=300") && url.contains("X-Amz-Signature="), "{url}");
-        let downloaded = reqwest::get(&url).await.unwrap();
+        let downloaded = reqwest::get(url).await.unwrap();
         assert_eq!(downloaded.status(), StatusCode::OK, "{url}");
         assert_eq!(downloaded.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
         assert_eq!(

@@ -287,7 +287,8 @@ pub(crate) fn outbox_insert(
     if event_name != Some(&OperationType::Insert) {
         return None;
     }
-    if !image.get("entity").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "outbox") {
+    let entity = image.get("entity").and_then(|v| v.as_s().ok());
+    if entity.map(String::as_str) != Some("outbox") {
         return None;
     }
     match serde_dynamo::from_item::<_, OutboxItem>(image) {

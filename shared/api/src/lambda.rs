@@ -62,14 +62,18 @@ where
     F: Fn(&'a str) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + 'a,
 {
-    let outcomes: Vec<(&str, anyhow::Result<()>)> = futures::stream::iter(&batch.records)
+    // The futures are made up front (none runs until polled), so the
+    // stream holds no closure and the batch's future stays `Send`.
+    let handled: Vec<_> = batch
+        .records
+        .iter()
         .map(|record| {
             let handled = handle(record.body.as_deref().unwrap_or_default());
             async move { (record.message_id.as_deref().unwrap_or_default(), handled.await) }
         })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+        .collect();
+    let outcomes: Vec<(&str, anyhow::Result<()>)> =
+        futures::stream::iter(handled).buffer_unordered(concurrency.max(1)).collect().await;
     let mut response = SqsBatchResponse::default();
     for (message_id, outcome) in outcomes {
         if let Err(e) = outcome {
