@@ -23,6 +23,22 @@
    (ExpiredIteratorException), so a reader polling for hours does not grow
    the server's memory.
 
+4. Queries that read one partition. moto 5.2 answers every Query by listing
+   and sorting every item of the table, and matches an index's key one
+   DynamoType comparison per item, so each query's cost grows with the whole
+   table and, under sustained load, the local stack's queue consumers fall
+   far behind its writers. DynamoDB reads the one partition asked. Here a
+   query is handed only the items that can match: the table partition of its
+   key, or for an index the items whose key attributes hold the asked strings
+   (plain comparisons, no sort of the rest). moto still applies every
+   condition to them, so its answers are the same.
+
+5. Queues whose calls cost what they return. moto's SQS computes a queue's
+   three message counts on every SendMessage (EventBridge's deliveries
+   included) and asks the clock once per stored message for each, so a
+   queue holding a backlog makes every send slower and the backlog grows.
+   Here each count walks the messages once with one reading of the clock.
+
 `GET /_partnerops/stats` reports counters (items deep-copied, transactions,
 stream records kept and trimmed, live shard iterators, resident memory) so
 tests can count the work a request does instead of timing it.
@@ -33,6 +49,7 @@ Usage: python moto_server.py -H 127.0.0.1 -p PORT
 import argparse
 import bisect
 import copy
+import inspect
 import json
 import os
 import signal
@@ -53,8 +70,10 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.dynamo_type import Item
-from moto.dynamodb.models.table import StreamRecord, StreamShard
+from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodbstreams import models as streams_models
+from moto.core.utils import unix_time_millis
+from moto.sqs.models import Queue
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -70,6 +89,7 @@ STATS = {
     "transactions": 0,
     "transactions_cancelled": 0,
     "stream_records_trimmed": 0,
+    "items_listed_by_queries": 0,
 }
 
 _DYNAMODB = threading.Lock()
@@ -334,6 +354,110 @@ def _get_records(self, iterator_arn, limit):
 
 streams_models.DynamoDBStreamsBackend.get_shard_iterator = _get_shard_iterator
 streams_models.DynamoDBStreamsBackend.get_records = _get_records
+
+
+# --- queries -------------------------------------------------------------------
+
+_original_query = Table.query
+_original_all_items = Table.all_items
+_QUERY_SIGNATURE = inspect.signature(_original_query)
+
+
+def _every_item(table):
+    for hash_set in table.items.values():
+        if table.range_key_attr:
+            yield from hash_set.values()
+        else:
+            yield hash_set
+
+
+def _candidates(table, arguments):
+    """The items a query can match, or None to let moto list the table."""
+    index_name = arguments.get("index_name")
+    hash_key = arguments.get("hash_key")
+    if not index_name:
+        if hash_key is None:
+            return None
+        bucket = table.items.get(hash_key)
+        if bucket is None:
+            return []
+        return list(bucket.values()) if table.range_key_attr else [bucket]
+    conditions = list(arguments.get("hash_key_conditions") or [])
+    if not conditions:
+        index = next((i for i in table.all_indexes() if i.name == index_name), None)
+        hashes = [k["AttributeName"] for k in (index.schema if index else []) if k["KeyType"] == "HASH"]
+        if len(hashes) != 1 or hash_key is None:
+            return None
+        conditions = [(hashes[0], hash_key)]
+    # Only strings and binaries compare equal exactly when their text does.
+    if any(value.type not in ("S", "B") for _, value in conditions):
+        return None
+    wanted = [(name, value.type, value.value) for name, value in conditions]
+    found = []
+    for item in _every_item(table):
+        attrs = item.attrs
+        for name, kind, text in wanted:
+            held = attrs.get(name)
+            if held is None or held.type != kind or held.value != text:
+                break
+        else:
+            found.append(item)
+    return found
+
+
+def _query(self, *args, **kwargs):
+    bound = _QUERY_SIGNATURE.bind(self, *args, **kwargs)
+    candidates = _candidates(self, bound.arguments)
+    if candidates is None:
+        STATS["items_listed_by_queries"] += sum(1 for _ in _every_item(self))
+    else:
+        STATS["items_listed_by_queries"] += len(candidates)
+        self._partnerops_candidates = candidates
+    try:
+        return _original_query(self, *args, **kwargs)
+    finally:
+        self.__dict__.pop("_partnerops_candidates", None)
+
+
+def _all_items(self):
+    candidates = self.__dict__.pop("_partnerops_candidates", None)
+    if candidates is None:
+        return _original_all_items(self)
+    return sorted(candidates, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+Table.query = _query
+Table.all_items = _all_items
+
+
+# --- queues --------------------------------------------------------------------
+# A message is visible once now > visible_at, and delayed while now < delayed_until
+# (moto's Message.visible and Message.delayed, read with one clock reading).
+
+
+def _ready(self):
+    now = unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _count_ready(self):
+    return len(_ready(self))
+
+
+def _count_not_visible(self):
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if not now > m.visible_at)
+
+
+def _count_delayed(self):
+    now = unix_time_millis()
+    return sum(1 for m in self._messages if now < m.delayed_until)
+
+
+Queue.messages = property(_ready)
+Queue.approximate_number_of_messages = property(_count_ready)
+Queue.approximate_number_of_messages_not_visible = property(_count_not_visible)
+Queue.approximate_number_of_messages_delayed = property(_count_delayed)
 
 
 # --- server -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! The local DynamoDB's own costs, counted rather than timed: a transaction
-//! does work in proportion to the items it names, never to the table.
+//! does work in proportion to the items it names, and a query to the items
+//! it can match, never to the table.
 //! The shared server's counters belong to the one test that uses it; the
 //! retention test runs a server of its own.
 
@@ -46,6 +47,37 @@ async fn copies_per_intake(t: &TestStack, alpha: &str, beta: &str, domain: &str)
     stats().await["items_deep_copied"].as_u64().unwrap() - before
 }
 
+/// Items moto listed to answer a table query for one filled item and a GSI
+/// query for a key no item holds.
+async fn listed_per_query(t: &TestStack) -> (u64, u64) {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
+    let table = t.stack.provisioned.reference("Table").unwrap().to_owned();
+    let listed = || async { stats().await["items_listed_by_queries"].as_u64().unwrap() };
+    let before = listed().await;
+    let got = dynamodb
+        .query()
+        .table_name(&table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("FILL#7".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.count, 1);
+    let table_query = listed().await - before;
+    let before = listed().await;
+    let got = dynamodb
+        .query()
+        .table_name(&table)
+        .index_name("GSI1")
+        .key_condition_expression("GSI1PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("NO#SUCH#KEY".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.count, 0);
+    (table_query, listed().await - before)
+}
+
 #[tokio::test]
 async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
     let t = TestStack::start().await;
@@ -56,8 +88,13 @@ async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
 
     fill(&t, 0, 100).await;
     let small = copies_per_intake(&t, &alpha, &beta, "small-table.com").await;
+    let listed_small = listed_per_query(&t).await;
     fill(&t, 100, 5_000).await;
     let large = copies_per_intake(&t, &alpha, &beta, "large-table.com").await;
+    let listed_large = listed_per_query(&t).await;
+    // A table query lists its one partition, a GSI query the items holding its key.
+    assert_eq!(listed_small, (1, 0), "items listed by a table and a GSI query with 100 items");
+    assert_eq!(listed_large, listed_small, "and with 5,000");
 
     assert_eq!(small, large, "items copied per intake with 100 and with 5,000 items in the table");
     assert!(small <= 10, "a referral's transactions name a handful of items, copied {small}");
