@@ -40,7 +40,8 @@
    Here each count walks the messages once with one reading of the clock.
 
 `GET /_partnerops/stats` reports counters (items deep-copied, transactions,
-stream records kept and trimmed, live shard iterators, resident memory) so
+stream records kept and trimmed, items listed by queries, SQS clock
+readings, live shard iterators, resident memory) so
 tests can count the work a request does instead of timing it.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT
@@ -72,7 +73,7 @@ from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodbstreams import models as streams_models
-from moto.core.utils import unix_time_millis
+from moto.sqs import models as sqs_models
 from moto.sqs.models import Queue
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -90,6 +91,7 @@ STATS = {
     "transactions_cancelled": 0,
     "stream_records_trimmed": 0,
     "items_listed_by_queries": 0,
+    "sqs_clock_readings": 0,
 }
 
 _DYNAMODB = threading.Lock()
@@ -433,10 +435,22 @@ Table.all_items = _all_items
 # --- queues --------------------------------------------------------------------
 # A message is visible once now > visible_at, and delayed while now < delayed_until
 # (moto's Message.visible and Message.delayed, read with one clock reading).
+# moto reads the clock through its module's `unix_time_millis`, so counting
+# there counts its readings and these alike.
+
+_unix_time_millis = sqs_models.unix_time_millis
+
+
+def _counted_clock(*args, **kwargs):
+    STATS["sqs_clock_readings"] += 1
+    return _unix_time_millis(*args, **kwargs)
+
+
+sqs_models.unix_time_millis = _counted_clock
 
 
 def _ready(self):
-    now = unix_time_millis()
+    now = sqs_models.unix_time_millis()
     return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
 
 
@@ -445,12 +459,12 @@ def _count_ready(self):
 
 
 def _count_not_visible(self):
-    now = unix_time_millis()
+    now = sqs_models.unix_time_millis()
     return sum(1 for m in self._messages if not now > m.visible_at)
 
 
 def _count_delayed(self):
-    now = unix_time_millis()
+    now = sqs_models.unix_time_millis()
     return sum(1 for m in self._messages if now < m.delayed_until)
 
 

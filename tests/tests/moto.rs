@@ -1,8 +1,9 @@
-//! The local DynamoDB's own costs, counted rather than timed: a transaction
-//! does work in proportion to the items it names, and a query to the items
-//! it can match, never to the table.
+//! The local server's own costs, counted rather than timed: a transaction
+//! does work in proportion to the items it names, a query to the items it
+//! can match, never to the table, and a message sent reads the clock as
+//! often however many messages its queue holds.
 //! The shared server's counters belong to the one test that uses it; the
-//! retention test runs a server of its own.
+//! retention and queue tests run servers of their own.
 
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -143,4 +144,50 @@ async fn stream_records_older_than_the_retention_are_trimmed() {
     let stats: Value =
         reqwest::get(format!("{}/_partnerops/stats", moto.endpoint)).await.unwrap().json().await.unwrap();
     assert_eq!(stats["stream_records_trimmed"], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn a_queue_backlog_does_not_make_each_send_read_the_clock_more() {
+    use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+    // A server of its own: no stack polls its queues between the readings.
+    let log = std::env::temp_dir().join(format!("partnerops-moto-queue-{}.log", std::process::id()));
+    let moto = MotoServer::spawn_with(&log, &[]).unwrap();
+    let sdk = partnerops_devstack::local_sdk_config(&moto.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs.create_queue().queue_name("backlog").send().await.unwrap().queue_url.unwrap();
+    let readings = || async {
+        let stats: Value =
+            reqwest::get(format!("{}/_partnerops/stats", moto.endpoint)).await.unwrap().json().await.unwrap();
+        stats["sqs_clock_readings"].as_u64().unwrap()
+    };
+    // The clock readings of one SendMessage and of one count of the queue.
+    let one_send_and_count = || async {
+        let before = readings().await;
+        sqs.send_message().queue_url(&url).message_body("{}").send().await.unwrap();
+        let sent = readings().await;
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        (sent - before, readings().await - sent, attributes[&QueueAttributeName::ApproximateNumberOfMessages].clone())
+    };
+
+    let (send_empty, count_empty, held) = one_send_and_count().await;
+    assert_eq!(held, "1");
+    for batch in 0..100 {
+        let entries = (0..10)
+            .map(|n| SendMessageBatchRequestEntry::builder().id(format!("m{n}")).message_body(format!("{batch}")));
+        let entries = entries.map(|entry| entry.build().unwrap()).collect();
+        sqs.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.unwrap();
+    }
+    let (send_full, count_full, held) = one_send_and_count().await;
+    assert_eq!(held, "1002", "every message is still in the queue");
+    assert!(send_empty > 0 && count_empty > 0, "the readings are counted: {send_empty}, {count_empty}");
+    assert_eq!(send_full, send_empty, "clock readings of a send into 1 and into 1,001 messages");
+    assert_eq!(count_full, count_empty, "clock readings of counting 2 and 1,002 messages");
 }
