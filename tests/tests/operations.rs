@@ -182,3 +182,36 @@ fn no_secret_in_the_environment_and_iam_names_what_it_grants() {
         assert_eq!(read, wanted, "{function} reads exactly its secrets");
     }
 }
+
+/// `samconfig.toml`'s environments deploy the template as it is: every
+/// override names a parameter and a value it allows, `dev` is `[default]`
+/// under its own name, and production is its own stack, confirmed by hand.
+#[test]
+fn samconfig_dev_and_prod_deploy_the_templates_parameters() {
+    let t = template();
+    let config: toml::Table = std::fs::read_to_string(repo_file("samconfig.toml")).unwrap().parse().unwrap();
+    assert_eq!(config["dev"], config["default"], "`sam deploy` and `--config-env dev` deploy the same stack");
+    let deploy = |env: &str| config[env]["deploy"]["parameters"].as_table().unwrap().clone();
+    let (dev, prod) = (deploy("dev"), deploy("prod"));
+    assert_ne!(dev["stack_name"], prod["stack_name"]);
+    assert_eq!(prod["confirm_changeset"].as_bool(), Some(true));
+    for (env, deploy) in [("dev", &dev), ("prod", &prod)] {
+        for pair in deploy["parameter_overrides"].as_str().unwrap().split_whitespace() {
+            let (name, value) = pair.split_once('=').unwrap();
+            let parameter = &t["Parameters"][name];
+            assert!(parameter.is_mapping(), "{env}: {name} is not a template parameter");
+            if let Some(allowed) = parameter["AllowedValues"].as_sequence() {
+                assert!(
+                    allowed
+                        .iter()
+                        .any(|v| v.as_u64().map(|n| n.to_string()).as_deref() == Some(value)
+                            || v.as_str() == Some(value)),
+                    "{env}: {name}={value} is not allowed"
+                );
+            }
+            if let Some(min) = parameter["MinValue"].as_u64() {
+                assert!(value.parse::<u64>().unwrap() >= min, "{env}: {name}={value} is below {min}");
+            }
+        }
+    }
+}
