@@ -191,12 +191,11 @@ fn samconfig_dev_and_prod_deploy_the_templates_parameters() {
     let t = template();
     let config: toml::Table = std::fs::read_to_string(repo_file("samconfig.toml")).unwrap().parse().unwrap();
     assert_eq!(config["dev"], config["default"], "`sam deploy` and `--config-env dev` deploy the same stack");
-    let deploy = |env: &str| config[env]["deploy"]["parameters"].as_table().unwrap().clone();
-    let (dev, prod) = (deploy("dev"), deploy("prod"));
-    assert_ne!(dev["stack_name"], prod["stack_name"]);
-    assert_eq!(prod["confirm_changeset"].as_bool(), Some(true));
-    for (env, deploy) in [("dev", &dev), ("prod", &prod)] {
-        for pair in deploy["parameter_overrides"].as_str().unwrap().split_whitespace() {
+    let deploy = |env: &str| &config[env]["deploy"]["parameters"];
+    assert_ne!(deploy("dev")["stack_name"], deploy("prod")["stack_name"]);
+    assert_eq!(deploy("prod")["confirm_changeset"].as_bool(), Some(true));
+    for env in ["dev", "prod"] {
+        for pair in deploy(env)["parameter_overrides"].as_str().unwrap().split_whitespace() {
             let (name, value) = pair.split_once('=').unwrap();
             let parameter = &t["Parameters"][name];
             assert!(parameter.is_mapping(), "{env}: {name} is not a template parameter");
