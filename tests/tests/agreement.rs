@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use partnerops_devstack::template::{EventSource, Template};
-use partnerops_devstack::{api_routes, check_runners, code_triggers};
+use partnerops_devstack::{api_route_specs, check_runners, code_triggers};
 use partnerops_e2e::repo_file;
 use std::collections::BTreeSet;
 
@@ -75,7 +75,7 @@ fn the_openapi_document_lists_exactly_the_routes() {
         }
     }
     let served: BTreeSet<(String, String)> =
-        api_routes().into_iter().flat_map(|(_, routes)| partnerops_api::routes::route_table(&routes)).collect();
+        api_route_specs().into_iter().flat_map(|(_, routes)| partnerops_api::routes::route_table(&routes)).collect();
     assert_eq!(documented, served);
 }
 

@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use partnerops_api::AppState;
+use partnerops_api::ApiContext;
 use partnerops_aws::metrics::CallCounter;
 use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher, outbox_item};
 use partnerops_aws::store::ports::*;
@@ -185,9 +185,11 @@ async fn an_accepted_referral_costs_two_dynamodb_calls_on_a_warm_container() {
     let counter = CallCounter::new();
     let config = aws_sdk_dynamodb::config::Builder::from(&t.stack.sdk).interceptor(counter.clone()).build();
     let table = t.stack.provisioned.reference("Table").unwrap();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table);
-    let state = AppState::new(Arc::new(store), Arc::new(partnerops_aws::SystemClock), Arc::new(terms_options().terms));
-    let router = referral_intake::router(state);
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table));
+    let clock: Arc<dyn partnerops_aws::Clock> = Arc::new(partnerops_aws::SystemClock);
+    let context = ApiContext::new(store.clone(), store.clone(), clock.clone());
+    let api = referral_intake::ReferralApi { store, clock, terms: Arc::new(terms_options().terms) };
+    let router = referral_intake::router(&context, api);
     let call = |body: Value| {
         Request::post("/v1/referrals")
             .header("authorization", format!("Bearer {alpha}"))
@@ -220,10 +222,12 @@ async fn registration_submissions_and_decisions_stay_within_their_call_budget() 
     let counter = CallCounter::new();
     let config = aws_sdk_dynamodb::config::Builder::from(&t.stack.sdk).interceptor(counter.clone()).build();
     let table = t.stack.provisioned.reference("Table").unwrap();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table);
-    let clock = partnerops_aws::FixedClock::new(Timestamp::parse("2026-11-22T10:00:00Z").unwrap());
-    let state = AppState::new(Arc::new(store), Arc::new(clock), Arc::new(terms_options().terms));
-    let router = deal_registration::router(state);
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table));
+    let clock: Arc<dyn partnerops_aws::Clock> =
+        Arc::new(partnerops_aws::FixedClock::new(Timestamp::parse("2026-11-22T10:00:00Z").unwrap()));
+    let context = ApiContext::new(store.clone(), store.clone(), clock.clone());
+    let api = deal_registration::RegistrationApi { store, clock, terms: Arc::new(terms_options().terms) };
+    let router = deal_registration::router(&context, api);
     let call = |path: String, key: &str, body: Value| {
         Request::post(path)
             .header("authorization", format!("Bearer {key}"))

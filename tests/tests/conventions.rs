@@ -245,7 +245,7 @@ async fn every_route_checks_the_role_before_it_reads_the_body() {
         keys.push((role, key));
     }
     let mut checked = 0;
-    for (function, routes) in partnerops_devstack::api_routes() {
+    for (function, routes) in partnerops_devstack::api_route_specs() {
         for route in routes {
             let path = route.path.replace("{id}", "x").replace("{key_id}", "x").replace("{period}", "2026-10");
             for (role, key) in keys.iter().filter(|(role, _)| !route.roles.contains(role)) {

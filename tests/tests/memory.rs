@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use partnerops_api::AppState;
+use partnerops_api::ApiContext;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_aws::store::ports::*;
 use partnerops_aws::{MemoryStore, SystemClock};
@@ -39,7 +39,9 @@ async fn intake_store() -> (Arc<MemoryStore>, axum::Router, String) {
     };
     store.put_api_key(&record).await.unwrap();
     let terms = Arc::new(terms_options().terms);
-    let router = referral_intake::router(AppState::new(store.clone(), Arc::new(SystemClock), terms));
+    let clock: Arc<dyn partnerops_aws::Clock> = Arc::new(SystemClock);
+    let context = ApiContext::new(store.clone(), store.clone(), clock.clone());
+    let router = referral_intake::router(&context, referral_intake::ReferralApi { store: store.clone(), clock, terms });
     (store, router, format!("Bearer {}", key.plaintext))
 }
 

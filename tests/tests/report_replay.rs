@@ -11,7 +11,7 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use partnerops_api::AppState;
+use partnerops_api::ApiContext;
 use partnerops_aws::store::ports::*;
 use partnerops_aws::store::{ApiKeyRecord, ReportKind};
 use partnerops_aws::{FixedClock, MemoryStore};
@@ -61,9 +61,20 @@ impl Harness {
         keys.insert("crm", key(&store, Role::Crm, None, 20, start).await);
         keys.insert("staff", key(&store, Role::ChannelManager, None, 21, start).await);
         let terms = Arc::new(terms_options().terms);
-        let routes =
-            [referral_intake::routes(), crm_events::routes(), reports::routes()].into_iter().flatten().collect();
-        let router = partnerops_api::build_router(routes, AppState::new(store.clone(), Arc::new(clock.clone()), terms));
+        let dyn_clock: Arc<dyn partnerops_aws::Clock> = Arc::new(clock.clone());
+        let context = ApiContext::new(store.clone(), store.clone(), dyn_clock.clone());
+        let referrals =
+            referral_intake::ReferralApi { store: store.clone(), clock: dyn_clock.clone(), terms: terms.clone() };
+        let crm = crm_events::CrmApi { store: store.clone(), clock: dyn_clock, terms };
+        let router = partnerops_api::routes::with_not_found(
+            partnerops_api::api_routes(referral_intake::routes(), &context, referrals)
+                .merge(partnerops_api::api_routes(crm_events::routes(), &context, crm))
+                .merge(partnerops_api::api_routes(
+                    reports::routes(),
+                    &context,
+                    reports::ReportApi { store: store.clone() },
+                )),
+        );
         Self { store, clock, router, keys }
     }
 
@@ -224,7 +235,7 @@ async fn run(h: &Harness, steps: &[(Timestamp, Step)]) -> Vec<String> {
         h.clock.set(*when);
         match step {
             Step::Sweep => {
-                sla_sweep::sweep(&*h.store, *when).await.unwrap();
+                partnerops_app::sweep::sweep(&*h.store, *when).await.unwrap();
             }
             Step::Refer(i) => {
                 let partner = PARTNERS[i % PARTNERS.len()].0;

@@ -116,7 +116,7 @@ async fn both_reports_follow_the_events_and_answer_json_and_csv() {
 /// 2026, numbered from `first` so a second call adds new records on the same
 /// days and keys.
 async fn seed(store: &partnerops_aws::DynamoStore, first: usize, timers: usize, opportunities: usize) {
-    use partnerops_aws::store::ports::Reports as _;
+    use partnerops_aws::store::ports::ReportTallies as _;
     use partnerops_domain::Timestamp;
     use partnerops_domain::attribution::Attribution;
     use partnerops_domain::crm::{Opportunity, OpportunityStatus};
@@ -191,7 +191,7 @@ async fn seed(store: &partnerops_aws::DynamoStore, first: usize, timers: usize, 
 /// What a 365-day report of each grouping read: (items, queries, ms).
 async fn year_reads(store: &partnerops_aws::DynamoStore) -> Vec<(String, usize, usize, u128)> {
     use partnerops_aws::store::ReportKind;
-    use partnerops_aws::store::ports::Reports as _;
+    use partnerops_aws::store::ports::ReportTallies as _;
     let year = partnerops_domain::report::DayRange::parse(Some("2026-01-01"), Some("2026-12-31")).unwrap();
     let mut out = Vec::new();
     for (kind, grouping) in [

@@ -411,16 +411,19 @@ async fn an_approve_click_costs_seven_dynamodb_calls() {
     let table = t.stack.provisioned.reference("Table").unwrap();
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table));
     let clock = FixedClock::new(partnerops_domain::Timestamp::parse(NOW).unwrap());
-    let app =
-        partnerops_api::AppState::new(store.clone(), Arc::new(clock), Arc::new(partnerops_e2e::terms_options().terms));
     let api: Arc<dyn partnerops_aws::slack::SlackApp> = Arc::new(
         partnerops_aws::slack::SlackWebApi::new(&format!("{slack_url}/api"), &format!("{slack_url}/"), "xoxb-test")
             .unwrap(),
     );
-    let messages =
-        Arc::new(notifier::decisions::DecisionMessages { app: api.clone(), channel: "CDEVDECISIONS".into(), store });
+    let messages = Arc::new(partnerops_app::decisions::DecisionMessages {
+        app: api.clone(),
+        channel: "CDEVDECISIONS".into(),
+        store: store.clone(),
+    });
     let router = slack_interactions::router(slack_interactions::SlackState {
-        app,
+        store,
+        clock: Arc::new(clock),
+        terms: Arc::new(partnerops_e2e::terms_options().terms),
         slack: api,
         messages,
         signing_secret: SECRET.as_bytes().to_vec().into(),

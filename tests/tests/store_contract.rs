@@ -9,7 +9,9 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request};
-use partnerops_api::{AppState, build_router};
+use partnerops_api::ApiContext;
+use partnerops_app::exports::{Exports, Started};
+use partnerops_app::ledger::Ledger;
 use partnerops_aws::objects::MemoryObjects;
 use partnerops_aws::queue::MemoryWorkQueue;
 use partnerops_aws::store::{
@@ -25,8 +27,6 @@ use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::Period;
 use partnerops_domain::registration::{ExpiryStep, sweep_expiry};
 use partnerops_e2e::{TestStack, referral, registration, terms_options};
-use payout_exports::{Exports, Started};
-use payouts::Payouts;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
@@ -37,8 +37,8 @@ const START: &str = "2026-11-22T10:00:00Z";
 /// A store behind the API routers, with a clock the scenario moves.
 struct Twin {
     store: Arc<dyn Store>,
-    /// The payouts function over the same store.
-    payouts: Payouts,
+    /// The payout ledger over the same store.
+    payouts: Ledger,
     /// The export function over the same store, its files and queue in memory.
     exports: Exports,
     files: Arc<MemoryObjects>,
@@ -55,21 +55,23 @@ impl Twin {
         let files = Arc::new(MemoryObjects::default());
         let jobs = Arc::new(MemoryWorkQueue::default());
         let terms = Arc::new(terms_options().terms);
-        let payouts = Payouts { store: concrete.clone(), terms: terms.clone() };
+        let payouts = Ledger { store: concrete.clone(), terms: terms.clone() };
         let exports = Exports {
-            store: concrete,
+            store: concrete.clone(),
             files: files.clone(),
             work: jobs.clone(),
-            terms,
+            terms: terms.clone(),
             clock: Arc::new(clock.clone()),
         };
-        let state = AppState::new(store.clone(), Arc::new(clock.clone()), Arc::new(terms_options().terms));
-        let routes = partnerops_devstack::api_routes()
-            .into_iter()
-            .filter(|(function, _)| *function != "payouts")
-            .flat_map(|(_, routes)| routes)
-            .collect();
-        let router = build_router(routes, state);
+        let dyn_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let context = ApiContext::new(concrete.clone(), concrete.clone(), dyn_clock.clone());
+        let router = partnerops_api::routes::with_not_found(partnerops_devstack::wiring::api_router(
+            &context,
+            concrete,
+            dyn_clock,
+            terms,
+            "".into(),
+        ));
         let admin = NewApiKey::generate(rand_key());
         Self::register(&*store, &admin, Role::Admin, None).await;
         Self { store, payouts, exports, files, jobs, clock, router, admin: admin.plaintext }
@@ -248,7 +250,7 @@ async fn timer_revisions_and_the_sweep_bump_on_its_subject() {
         let before = t.store.opportunity("006-A").await.unwrap().unwrap();
         // Past the weekly notes SLA: the sweep changes the opportunity's timer.
         t.advance(24 * 9);
-        let swept = sla_sweep::sweep(&*t.store, t.clock.now()).await.unwrap();
+        let swept = partnerops_app::sweep::sweep(&*t.store, t.clock.now()).await.unwrap();
         let after = t.store.opportunity("006-A").await.unwrap().unwrap();
         let timer = after.timers.iter().find(|timer| timer.rev > 0).cloned().unwrap();
         // A sweep working from the timer as it was before loses to the one that ran.

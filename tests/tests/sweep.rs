@@ -89,11 +89,12 @@ async fn concurrent_sweeps_signal_each_breach_once() {
         store.record_accepted_referral(&accepted(i)).await.unwrap();
     }
     let later = at("2026-11-23T00:05:00Z");
-    let (a, b) = tokio::join!(sla_sweep::sweep(&**store, later), sla_sweep::sweep(&**store, later));
+    let (a, b) =
+        tokio::join!(partnerops_app::sweep::sweep(&**store, later), partnerops_app::sweep::sweep(&**store, later));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.signals + b.signals, 20, "{a:?} {b:?}");
     assert_eq!(a.skipped + b.skipped, a.due + b.due - 20);
-    let again = sla_sweep::sweep(&**store, later).await.unwrap();
+    let again = partnerops_app::sweep::sweep(&**store, later).await.unwrap();
     assert_eq!(again.signals, 0, "a re-run emits nothing");
     let record = store.referral(&accepted(3).referral.id).await.unwrap().unwrap();
     assert_eq!(record.slas[0].status, SlaStatus::Breached);

@@ -5,10 +5,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use partnerops_api::key_cache::KeyCache;
 use partnerops_api::problem::ApiResult;
-use partnerops_api::problem::retry_on_conflict;
-use partnerops_api::{ApiJson, AppState, Problem, Route, build_router, entropy};
-use partnerops_aws::store::ApiKeyRecord;
+use partnerops_api::{ApiContext, ApiJson, Problem, Route, build_router};
+use partnerops_app::entropy;
+use partnerops_app::retry::retry_on_conflict;
+use partnerops_aws::Clock;
+use partnerops_aws::store::{ApiKeyRecord, ApiKeys, Partners, Prospects, ReferralForms, Users};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{NewApiKey, Role};
 use partnerops_domain::field::{FieldErrors, bounded_text};
@@ -18,6 +21,7 @@ use partnerops_domain::partner::{
 };
 use partnerops_domain::prospect::ProspectKey;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 mod people;
 use people::{create_user, get_user, list_users, rotate_referral_form, update_user};
@@ -26,7 +30,23 @@ use people::{create_user, get_user, list_users, rotate_referral_form, update_use
 pub const MAX_CUSTOMER_DOMAINS: usize = 1000;
 const UPDATE_ATTEMPTS: usize = 3;
 
-pub fn routes() -> Vec<Route> {
+/// What the admin routes read and write: partners and their
+/// certifications, API keys, existing customers, users and form links.
+pub trait AdminStore: Partners + ApiKeys + Prospects + Users + ReferralForms {}
+
+impl<T: Partners + ApiKeys + Prospects + Users + ReferralForms + ?Sized> AdminStore for T {}
+
+#[derive(Clone)]
+pub struct AdminApi {
+    pub store: Arc<dyn AdminStore>,
+    pub clock: Arc<dyn Clock>,
+    /// The API's key cache: a changed key or partner is dropped from it at once.
+    pub keys: KeyCache,
+    /// The stack's public address for hosted-form links.
+    pub base_url: Arc<str>,
+}
+
+pub fn routes() -> Vec<Route<AdminApi>> {
     vec![
         Route::post("/v1/admin/partners", &[Role::Admin], create_partner),
         Route::get("/v1/admin/partners/{id}", &[Role::Admin], get_partner),
@@ -43,11 +63,11 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-pub fn router(state: AppState) -> axum::Router {
-    build_router(routes(), state)
+pub fn router(context: &ApiContext, state: AdminApi) -> axum::Router {
+    build_router(routes(), context, state)
 }
 
-async fn create_partner(State(state): State<AppState>, ApiJson(draft): ApiJson<PartnerDraft>) -> ApiResult {
+async fn create_partner(State(state): State<AdminApi>, ApiJson(draft): ApiJson<PartnerDraft>) -> ApiResult {
     let partner = new_partner(draft, state.clock.now()).map_err(Problem::validation)?;
     if !state.store.create_partner(&partner).await? {
         return Err(Problem::conflict("partner_exists", format!("A partner with id {} exists already.", partner.id)));
@@ -61,13 +81,13 @@ fn partner_id(raw: &str) -> Result<PartnerId, Problem> {
     PartnerId::parse(raw).map_err(|_| Problem::not_found())
 }
 
-async fn get_partner(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn get_partner(State(state): State<AdminApi>, Path(id): Path<String>) -> ApiResult {
     let partner = state.store.partner(&partner_id(&id)?).await?.ok_or_else(Problem::not_found)?;
     Ok(Json(partner).into_response())
 }
 
 async fn update_partner(
-    State(state): State<AppState>,
+    State(state): State<AdminApi>,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<PartnerPatchDraft>,
 ) -> ApiResult {
@@ -92,7 +112,7 @@ async fn update_partner(
 }
 
 async fn add_certification(
-    State(state): State<AppState>,
+    State(state): State<AdminApi>,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<CertificationDraft>,
 ) -> ApiResult {
@@ -137,7 +157,7 @@ struct CreatedKey {
     created_at: Timestamp,
 }
 
-async fn create_key(State(state): State<AppState>, ApiJson(draft): ApiJson<KeyDraft>) -> ApiResult {
+async fn create_key(State(state): State<AdminApi>, ApiJson(draft): ApiJson<KeyDraft>) -> ApiResult {
     let mut errors = FieldErrors::new();
     let role = errors.required("role", draft.role).and_then(|r| {
         errors.check("role", Role::parse(&r).ok_or("must be partner, channel_manager, crm, finance or admin"))
@@ -180,7 +200,7 @@ async fn create_key(State(state): State<AppState>, ApiJson(draft): ApiJson<KeyDr
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-async fn revoke_key(State(state): State<AppState>, Path(key_id): Path<String>) -> ApiResult {
+async fn revoke_key(State(state): State<AdminApi>, Path(key_id): Path<String>) -> ApiResult {
     let key_id = KeyId::parse(&key_id).ok_or_else(Problem::not_found)?;
     if !state.store.revoke_api_key(&key_id, state.clock.now()).await? {
         return Err(Problem::not_found());
@@ -201,7 +221,7 @@ struct MarkedCustomers {
     prospect_keys: Vec<ProspectKey>,
 }
 
-async fn mark_customers(State(state): State<AppState>, ApiJson(draft): ApiJson<CustomersDraft>) -> ApiResult {
+async fn mark_customers(State(state): State<AdminApi>, ApiJson(draft): ApiJson<CustomersDraft>) -> ApiResult {
     let mut errors = FieldErrors::new();
     let domains = errors.required("domains", draft.domains).unwrap_or_default();
     if domains.is_empty() && errors.is_empty() {

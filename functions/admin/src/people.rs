@@ -1,14 +1,17 @@
 //! People who sign in to the portal, and partners' hosted referral-form
 //! links (SPEC §15, §16).
 
+use crate::AdminApi;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::base_url::RequestDomain;
 use partnerops_api::list::{ListBody, page_request};
-use partnerops_api::problem::{ApiResult, retry_on_conflict};
-use partnerops_api::{ApiJson, AppState, Problem, entropy};
+use partnerops_api::problem::ApiResult;
+use partnerops_api::{ApiJson, Problem};
+use partnerops_app::entropy;
+use partnerops_app::retry::retry_on_conflict;
 use partnerops_domain::id::UserId;
 use partnerops_domain::partner::PartnerId;
 use partnerops_domain::people::{Secret, UserDraft, UserPatchDraft, new_user, patch_user};
@@ -17,7 +20,7 @@ use std::collections::HashMap;
 
 const UPDATE_ATTEMPTS: usize = 3;
 
-pub async fn create_user(State(state): State<AppState>, ApiJson(draft): ApiJson<UserDraft>) -> ApiResult {
+pub async fn create_user(State(state): State<AdminApi>, ApiJson(draft): ApiJson<UserDraft>) -> ApiResult {
     let now = state.clock.now();
     let user = new_user(draft, UserId::generate(now, entropy()), now).map_err(Problem::validation)?;
     if let Some(partner) = &user.partner_id
@@ -33,7 +36,7 @@ pub async fn create_user(State(state): State<AppState>, ApiJson(draft): ApiJson<
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(user)).into_response())
 }
 
-pub async fn list_users(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn list_users(State(state): State<AdminApi>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
     let page = page_request(&query)?;
     let users = state.store.users(&page).await?;
     Ok(Json(ListBody::from(users)).into_response())
@@ -43,7 +46,7 @@ fn user_id(raw: &str) -> Result<UserId, Problem> {
     UserId::parse(raw).ok_or_else(Problem::not_found)
 }
 
-pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub async fn get_user(State(state): State<AdminApi>, Path(id): Path<String>) -> ApiResult {
     let user = state.store.user(&user_id(&id)?).await?.ok_or_else(Problem::not_found)?;
     Ok(Json(user).into_response())
 }
@@ -51,7 +54,7 @@ pub async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> 
 /// Disabling a user ends its sessions at once: every portal request reads
 /// the user behind its session.
 pub async fn update_user(
-    State(state): State<AppState>,
+    State(state): State<AdminApi>,
     Path(id): Path<String>,
     ApiJson(draft): ApiJson<UserPatchDraft>,
 ) -> ApiResult {
@@ -82,7 +85,7 @@ struct FormLink {
 /// A new hosted-form link for the partner; the previous one stops working
 /// in the same write.
 pub async fn rotate_referral_form(
-    State(state): State<AppState>,
+    State(state): State<AdminApi>,
     domain: RequestDomain,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -91,6 +94,6 @@ pub async fn rotate_referral_form(
     let secret = Secret::generate(rand::random());
     state.store.replace_referral_form(&partner, &secret.hash).await?;
     tracing::info!(partner_id = %partner, "referral form link replaced");
-    let url = format!("{}/forms/referral/{}", domain.base_url(&state), secret.plaintext);
+    let url = format!("{}/forms/referral/{}", domain.base_url(&state.base_url), secret.plaintext);
     Ok((StatusCode::CREATED, Json(FormLink { url })).into_response())
 }

@@ -8,7 +8,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use partnerops_api::AppState;
+use partnerops_api::ApiContext;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_aws::store::ports::*;
 use partnerops_aws::{FixedClock, MemoryStore};
@@ -67,7 +67,10 @@ fn bench_submission(c: &mut Criterion) {
     });
     let terms = ProgramTerms::from_toml(include_str!("../../../infra/program.toml")).unwrap();
     let clock = FixedClock::new(now);
-    let router = deal_registration::router(AppState::new(store.clone(), Arc::new(clock), Arc::new(terms)));
+    let clock: Arc<dyn partnerops_aws::Clock> = Arc::new(clock);
+    let context = ApiContext::new(store.clone(), store.clone(), clock.clone());
+    let api = deal_registration::RegistrationApi { store: store.clone(), clock, terms: Arc::new(terms) };
+    let router = deal_registration::router(&context, api);
     let authorization = format!("Bearer {}", key.plaintext);
     let counter = AtomicU64::new(0);
     let mut group = c.benchmark_group("submission");

@@ -1,4 +1,9 @@
+use deal_registration::{RegistrationApi, router};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    partnerops_api::lambda::run(deal_registration::router).await
+    partnerops_api::lambda::run(|w| {
+        router(&w.context, RegistrationApi { store: w.store.clone(), clock: w.clock.clone(), terms: w.terms.clone() })
+    })
+    .await
 }

@@ -9,16 +9,17 @@
 //! DLQ with the reason, and logged). One message never fails its batch.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use decisions::{DecisionDelivery, DecisionMessages};
 use futures::StreamExt as _;
+use partnerops_app::decisions::{self, DecisionDelivery, DecisionMessages};
 use partnerops_aws::Clock;
 pub use partnerops_aws::notify::{SendError, SesEmail, SlackWebhook, Transport, WebhookUrl};
 pub use partnerops_aws::queue::{QueueControl, SqsQueueControl};
-use partnerops_aws::store::{Deliveries, Partners};
+use partnerops_aws::store::{NotificationDeliveries, Partners};
 use partnerops_domain::event::{DomainEvent, EventPayload};
 use partnerops_domain::notify::{Channel, Notification, notifications, partner_of};
 use partnerops_domain::terms::ProgramTerms;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// The template's queue this function consumes.
 pub const QUEUE: &str = "NotificationQueue";
@@ -57,9 +58,9 @@ pub struct Transports {
 
 /// What the notifier reads and writes: its delivery records, and the
 /// partners it addresses.
-pub trait NotifierStore: Deliveries + Partners {}
+pub trait NotifierStore: NotificationDeliveries + Partners {}
 
-impl<T: Deliveries + Partners + ?Sized> NotifierStore for T {}
+impl<T: NotificationDeliveries + Partners + ?Sized> NotifierStore for T {}
 
 pub struct Notifier {
     pub store: Arc<dyn NotifierStore>,
@@ -118,6 +119,7 @@ impl Notifier {
             Ok(event) => event,
             Err(reason) => return Outcome::DeadLetter { reason },
         };
+        tracing::Span::current().record("event_id", tracing::field::display(&event.event_id));
         let partner = match partner_of(&event) {
             Some(id) => match self.store.partner(id).await {
                 Ok(partner) => partner,
@@ -238,7 +240,10 @@ impl Notifier {
     }
 
     async fn handle_owned(&self, record: SqsMessage) -> (String, Result<Outcome, anyhow::Error>) {
-        (record.message_id.clone().unwrap_or_default(), self.handle_record(&record).await)
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %message_id, event_id = tracing::field::Empty);
+        let outcome = self.handle_record(&record).instrument(span).await;
+        (message_id, outcome)
     }
 
     /// Handles a batch; the response names the messages to try again.
@@ -269,8 +274,6 @@ impl Notifier {
         (response, report)
     }
 }
-
-pub mod decisions;
 
 #[cfg(test)]
 mod tests;

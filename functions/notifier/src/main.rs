@@ -1,7 +1,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
-use notifier::decisions::DecisionMessages;
 use notifier::{Notifier, SesEmail, SlackWebhook, SqsQueueControl, Transports, WebhookUrl};
+use partnerops_app::decisions::DecisionMessages;
 use partnerops_aws::config::{Env, NotifierSettings};
 use partnerops_aws::slack::{AlertsChannel, AppCredentials, DEFAULT_RESPONSE_ORIGIN, SlackApp, SlackWebApi};
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};

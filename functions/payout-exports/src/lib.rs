@@ -1,351 +1,34 @@
-//! `payout-exports` (SPEC §10, §20): the monthly payout exports. `POST
-//! /v1/payouts/exports` and the monthly schedule start an export and queue
-//! it; the work runs from the export queue, resumably, and `GET` shows it
-//! `running`, `done` or `failed`. Finance downloads the files from here.
+//! `payout-exports` (SPEC §10, §20): the export routes, the worker on the
+//! export queue and the monthly schedule, over the export use case
+//! (`partnerops_app::exports`).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use partnerops_api::lambda::{Triggers, each_message};
+use partnerops_api::lambda::{self, Triggers, each_message};
 use partnerops_api::problem::ApiResult;
-use partnerops_api::{ApiJson, Problem, Route, entropy};
-use partnerops_aws::links::DownloadLinks;
-use partnerops_aws::objects::{ObjectWriter, Objects};
-use partnerops_aws::queue::WorkQueue;
-use partnerops_aws::store::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, Payouts as Ledger};
-use partnerops_aws::{Clock, StoreError};
-use partnerops_domain::Timestamp;
+use partnerops_api::{ApiContext, ApiJson, Problem, Route, build_router};
+use partnerops_app::exports::{CSV, ExportFile, ExportJob, Exports, Started, open_file};
 use partnerops_domain::auth::Role;
-use partnerops_domain::event::{DomainEvent, EventPayload, PayoutExportReady};
-use partnerops_domain::id::{EventId, ExportId};
-use partnerops_domain::money::Currency;
-use partnerops_domain::partner::PartnerId;
-use partnerops_domain::payout::{
-    ExportGroup, GroupTotals, PayoutLine, Period, export_totals, write_line_rows, write_lines_csv, write_summary_csv,
-};
-use partnerops_domain::terms::ProgramTerms;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use partnerops_domain::payout::Period;
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// The template's queue of exports to run.
 pub const QUEUE: &str = "ExportQueue";
 /// The 1st of each month at 02:00 UTC, for the month before.
 pub const SCHEDULE: &str = "cron(0 2 1 * ? *)";
-/// Reads of the export index before giving up on it catching up.
-const INDEX_ATTEMPTS: u64 = 6;
-const CSV: &str = "text/csv; charset=utf-8";
 
-pub fn export_key(period: Period, file: &str) -> String {
-    format!("exports/payouts/{period}/{file}")
+/// What the export routes use: the export use case.
+#[derive(Clone)]
+pub struct ExportApi {
+    pub exports: Arc<Exports>,
 }
 
-/// A message on the export queue: the period to export.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExportJob {
-    pub period: String,
-}
-
-pub struct Exports {
-    pub store: Arc<dyn Ledger>,
-    /// The exports bucket.
-    pub files: Arc<dyn Objects>,
-    /// The export queue, where started exports wait for the worker.
-    pub work: Arc<dyn WorkQueue>,
-    pub terms: Arc<ProgramTerms>,
-    pub clock: Arc<dyn Clock>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error("the period {0} has not ended yet")]
-    PeriodOpen(Period),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("writing the export files: {0}")]
-    Files(String),
-    #[error("queueing the export: {0}")]
-    Queue(String),
-}
-
-/// The lines due before `cutoff`, a page at a time, shard after shard of
-/// the open-line index.
-struct OpenPages {
-    cutoff: Timestamp,
-    shard: u32,
-    after: Option<String>,
-}
-
-impl OpenPages {
-    fn new(cutoff: Timestamp) -> Self {
-        Self { cutoff, shard: 0, after: None }
-    }
-
-    async fn next(&mut self, store: &dyn Ledger) -> Result<Option<Vec<PayoutLine>>, StoreError> {
-        if self.shard >= OPEN_SHARDS {
-            return Ok(None);
-        }
-        let (page, next) = store.open_payout_page(self.cutoff, self.shard, self.after.as_deref()).await?;
-        match next {
-            Some(key) => self.after = Some(key),
-            None => (self.shard, self.after) = (self.shard + 1, None),
-        }
-        Ok(Some(page))
-    }
-}
-
-impl Exports {
-    /// Exports `period`: every open line earned before its cutoff, grouped
-    /// by (partner, currency); groups below the minimum or negative stay
-    /// open. `Ok((record, false))` when the period was exported before.
-    pub async fn export(&self, period: Period) -> Result<(ExportRecord, bool), ExportError> {
-        let now = self.clock.now();
-        if now < period.end() {
-            return Err(ExportError::PeriodOpen(period));
-        }
-        if let Some(existing) = self.store.payout_export(period).await?
-            && existing.status == ExportState::Done
-        {
-            return Ok((existing, false));
-        }
-        let mut record = self.store.begin_payout_export(period, &fresh_record(period, now)).await?;
-        if record.status == ExportState::Done {
-            return Ok((record, false));
-        }
-        let cutoff = period.cutoff(self.terms.payouts.hold_days);
-        // Pass 1: the groups of every due line (open, or already marked by an
-        // interrupted run), a page at a time: memory holds groups, not lines.
-        let mut first = GroupTotals::default();
-        let mut pages = OpenPages::new(cutoff);
-        while let Some(page) = pages.next(self.store.as_ref()).await? {
-            page.iter().for_each(|l| first.add(l));
-        }
-        let mut expected = 0u64;
-        let mut cursor: Option<ExportCursor> = None;
-        loop {
-            let (page, next) = self.store.exported_payout_page(period, cursor).await?;
-            expected += page.len() as u64;
-            page.iter().for_each(|l| first.add(l));
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        let decided = first.finish(&self.terms);
-        let paid: BTreeSet<(PartnerId, Currency)> =
-            decided.iter().filter(|g| !g.carried_forward).map(|g| (g.partner_id.clone(), g.currency)).collect();
-        // Pass 2: move the paid groups' lines into the period's export index.
-        // A line that became due in between joins only a group already paid.
-        let mut pages = OpenPages::new(cutoff);
-        while let Some(page) = pages.next(self.store.as_ref()).await? {
-            let marked: Vec<PayoutLine> =
-                page.into_iter().filter(|l| paid.contains(&(l.partner_id.clone(), l.currency))).collect();
-            self.store.mark_payout_lines_exported(period, &marked).await?;
-            expected += marked.len() as u64;
-        }
-
-        let export_id = record.export_id.to_string();
-        let lines_key = export_key(period, "lines.csv");
-        let summary_key = export_key(period, "summary.csv");
-        // The files and totals follow what was exported; carried groups
-        // come from the decision.
-        // The export index is a GSI, read eventually consistently: a file
-        // short of what was just moved is written again, and an export that
-        // stays short is left `running` (then `failed` with why), to be resumed, never half-paid.
-        let mut attempt = 0;
-        let (written, exported) = loop {
-            let (written, exported) = self.write_lines(period, &export_id, &lines_key).await?;
-            if written == expected {
-                break (written, exported);
-            }
-            attempt += 1;
-            if attempt >= INDEX_ATTEMPTS {
-                return Err(ExportError::Files(format!(
-                    "the export index shows {written} of {expected} lines; run the export again"
-                )));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
-        };
-        let mut groups: Vec<ExportGroup> = exported.finish(&self.terms);
-        groups.iter_mut().for_each(|g| g.carried_forward = false);
-        groups.extend(decided.into_iter().filter(|g| g.carried_forward));
-        groups.sort_by(|a, b| (&a.partner_id, a.currency).cmp(&(&b.partner_id, b.currency)));
-        let summary = write_summary_csv(Vec::new(), &export_id, period, &groups)
-            .map_err(|e| ExportError::Files(e.to_string()))?;
-        self.files.put(&summary_key, CSV, summary).await.map_err(|e| ExportError::Files(e.to_string()))?;
-
-        let totals = export_totals(&groups);
-        record.status = ExportState::Done;
-        record.failure = None;
-        record.completed_at = Some(now);
-        record.lines = written;
-        record.files = vec![lines_key, summary_key];
-        record.totals = totals.clone();
-        let event = DomainEvent::new(
-            EventId::generate(now, entropy()),
-            now,
-            EventPayload::PayoutExportReady(PayoutExportReady {
-                export_id: record.export_id.clone(),
-                period: period.to_string(),
-                partners: u32::try_from(groups.iter().filter(|g| !g.carried_forward).count()).unwrap_or(u32::MAX),
-                lines: written,
-                totals,
-                carried_forward: u32::try_from(groups.iter().filter(|g| g.carried_forward).count()).unwrap_or(u32::MAX),
-                files: record.files.clone(),
-            }),
-        );
-        record.groups = groups;
-        match self.store.finish_payout_export(period, &record, &event).await {
-            Ok(()) => Ok((record, true)),
-            // Another run finished it first: answer with that one.
-            Err(StoreError::Conflict(_)) => match self.store.payout_export(period).await? {
-                Some(done) => Ok((done, false)),
-                None => Err(ExportError::Files("the export vanished".into())),
-            },
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Streams the period's exported lines into `lines.csv` in the bucket,
-    /// a page of the index at a time, uploading parts as they fill.
-    async fn write_lines(&self, period: Period, export_id: &str, key: &str) -> Result<(u64, GroupTotals), ExportError> {
-        let files = |e: &dyn std::fmt::Display| ExportError::Files(e.to_string());
-        let header = write_lines_csv(Vec::new(), export_id, period, std::iter::empty()).map_err(|e| files(&e))?;
-        let mut file = ObjectWriter::new(self.files.as_ref(), key, CSV, header);
-        let mut cursor: Option<ExportCursor> = None;
-        let mut count = 0u64;
-        let mut totals = GroupTotals::default();
-        loop {
-            let (page, next) = self.store.exported_payout_page(period, cursor).await?;
-            count += page.len() as u64;
-            page.iter().for_each(|l| totals.add(l));
-            write_line_rows(file.buffer(), export_id, period, &page).map_err(|e| files(&e))?;
-            file.flush().await.map_err(|e| files(&e))?;
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        file.finish().await.map_err(|e| files(&e))?;
-        Ok((count, totals))
-    }
-
-    /// Starts an export of `period` and queues it for the worker: the
-    /// export as it stands (`running`), or as it was finished before.
-    pub async fn start(&self, period: Period) -> Result<(ExportRecord, Started), ExportError> {
-        let now = self.clock.now();
-        if now < period.end() {
-            return Err(ExportError::PeriodOpen(period));
-        }
-        let mut record = self.store.begin_payout_export(period, &fresh_record(period, now)).await?;
-        match record.status {
-            ExportState::Done => return Ok((record, Started::Finished)),
-            // Posting again resumes a failed export from where it stopped.
-            ExportState::Failed => match self.store.mark_payout_export(period, ExportState::Running, None).await {
-                Ok(()) => {
-                    record.status = ExportState::Running;
-                    record.failure = None;
-                }
-                Err(StoreError::Conflict(_)) => {
-                    return match self.store.payout_export(period).await? {
-                        Some(done) if done.status == ExportState::Done => Ok((done, Started::Finished)),
-                        _ => Err(ExportError::Store(StoreError::Conflict("the export"))),
-                    };
-                }
-                Err(e) => return Err(e.into()),
-            },
-            ExportState::Running => {}
-        }
-        // A job queued twice is harmless: the worker resumes, and a finished
-        // export is left as it is.
-        let job = serde_json::to_string(&ExportJob { period: period.to_string() })
-            .map_err(|e| ExportError::Queue(e.to_string()))?;
-        self.work.send(&job).await.map_err(|e| ExportError::Queue(format!("{e:#}")))?;
-        tracing::info!(%period, export_id = %record.export_id, "payout export queued");
-        Ok((record, Started::Queued))
-    }
-
-    /// Runs one queued export; a failure is recorded on the export (GET
-    /// shows it) and the message is retried, then dead-lettered.
-    pub async fn run(&self, period: Period) -> Result<ExportRecord, ExportError> {
-        match self.export(period).await {
-            Ok((record, _)) => {
-                tracing::info!(%period, lines = record.lines, "payout export done");
-                Ok(record)
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                tracing::error!(%period, error = %reason, "payout export failed");
-                match self.store.mark_payout_export(period, ExportState::Failed, Some(reason)).await {
-                    Ok(()) | Err(StoreError::Conflict(_)) => {}
-                    Err(mark) => tracing::error!(%period, error = %mark, "payout export failure not recorded"),
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Handles a batch from the export queue, one job at a time: a job is
-    /// a whole month's file.
-    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        each_message(&batch, 1, |body| async move {
-            let job = serde_json::from_str::<ExportJob>(body).map_err(|e| anyhow::anyhow!("not an export job: {e}"))?;
-            let period = Period::parse(&job.period).map_err(|e| anyhow::anyhow!("not an export job: {e}"))?;
-            self.run(period).await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// The scheduled run: queues the month before `now`.
-    pub async fn scheduled_export(&self) -> Result<ExportRecord, ExportError> {
-        let now = self.clock.now();
-        let period = Period::previous(now).ok_or_else(|| ExportError::Files(format!("no month before {now}")))?;
-        self.start(period).await.map(|(record, _)| record)
-    }
-}
-
-impl Triggers for Exports {
-    async fn batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        self.handle_batch(batch).await
-    }
-
-    /// The monthly schedule.
-    async fn scheduled(&self) -> anyhow::Result<serde_json::Value> {
-        let record = self.scheduled_export().await?;
-        tracing::info!(period = %record.period, "scheduled payout export queued");
-        Ok(serde_json::to_value(record)?)
-    }
-}
-
-/// What starting an export did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Started {
-    /// Queued for the worker (or queued again): `202`.
-    Queued,
-    /// It was finished before: `200` with the same export and files.
-    Finished,
-}
-
-fn fresh_record(period: Period, now: Timestamp) -> ExportRecord {
-    ExportRecord {
-        export_id: ExportId::generate(now, entropy()),
-        period: period.to_string(),
-        status: ExportState::Running,
-        failure: None,
-        created_at: now,
-        completed_at: None,
-        lines: 0,
-        groups: Vec::new(),
-        totals: Vec::new(),
-        files: Vec::new(),
-    }
-}
-
-pub fn routes() -> Vec<Route> {
+pub fn routes() -> Vec<Route<ExportApi>> {
     vec![
         Route::post("/v1/payouts/exports", &[Role::Finance], post_export),
         Route::get("/v1/payouts/exports/{period}", &[Role::Finance, Role::Admin], get_export),
@@ -353,9 +36,37 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The export function's router: the shared conventions, plus the exports.
-pub fn router(state: partnerops_api::AppState, exports: Arc<Exports>) -> axum::Router {
-    partnerops_api::build_router(routes(), state).layer(Extension(exports))
+pub fn router(context: &ApiContext, state: ExportApi) -> axum::Router {
+    build_router(routes(), context, state)
+}
+
+/// The worker and the schedule: what the function serves besides its routes.
+pub struct ExportWorker(pub Arc<Exports>);
+
+impl ExportWorker {
+    /// A batch from the export queue, one job at a time: a job is a whole
+    /// month's file.
+    pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        each_message(&batch, 1, |lambda::Json(job): lambda::Json<ExportJob>| async move {
+            let period = Period::parse(&job.period).map_err(|e| anyhow::anyhow!("not an export job: {e}"))?;
+            self.0.run(period).await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl Triggers for ExportWorker {
+    async fn batch(&self, batch: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch(batch).await
+    }
+
+    /// The monthly schedule.
+    async fn scheduled(&self) -> anyhow::Result<serde_json::Value> {
+        let record = self.0.scheduled_export().await?;
+        tracing::info!(period = %record.period, "scheduled payout export queued");
+        Ok(serde_json::to_value(record)?)
+    }
 }
 
 #[derive(Deserialize)]
@@ -364,25 +75,10 @@ struct ExportRequest {
     period: Option<String>,
 }
 
-fn period_of(raw: &str, field: &str) -> Result<Period, Problem> {
-    Period::parse(raw).map_err(|m| Problem::field(field, m))
-}
-
-fn export_problem(e: ExportError) -> Problem {
-    match e {
-        ExportError::PeriodOpen(p) => Problem::conflict("period_open", format!("The period {p} has not ended yet.")),
-        ExportError::Store(e) => Problem::from(e),
-        ExportError::Files(e) | ExportError::Queue(e) => {
-            tracing::error!(error = %e, "starting the export failed");
-            Problem::unavailable()
-        }
-    }
-}
-
-async fn post_export(Extension(exports): Extension<Arc<Exports>>, ApiJson(body): ApiJson<ExportRequest>) -> ApiResult {
+async fn post_export(State(state): State<ExportApi>, ApiJson(body): ApiJson<ExportRequest>) -> ApiResult {
     let raw = body.period.ok_or_else(|| Problem::field("period", "is required"))?;
-    let period = period_of(&raw, "period")?;
-    let (record, started) = exports.start(period).await.map_err(export_problem)?;
+    let period = Period::parse(&raw).map_err(|m| Problem::field("period", m))?;
+    let (record, started) = state.exports.start(period).await?;
     let status = match started {
         Started::Queued => StatusCode::ACCEPTED,
         Started::Finished => StatusCode::OK,
@@ -390,89 +86,24 @@ async fn post_export(Extension(exports): Extension<Arc<Exports>>, ApiJson(body):
     Ok((status, [(header::LOCATION, format!("/v1/payouts/exports/{period}"))], Json(record)).into_response())
 }
 
-async fn get_export(Extension(exports): Extension<Arc<Exports>>, Path(raw): Path<String>) -> ApiResult {
+async fn get_export(State(state): State<ExportApi>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
-    match exports.store.payout_export(period).await? {
+    match state.exports.store.payout_export(period).await? {
         Some(record) => Ok(Json(record).into_response()),
         None => Err(Problem::not_found()),
     }
 }
 
-async fn get_lines(Extension(exports): Extension<Arc<Exports>>, Path(raw): Path<String>) -> ApiResult {
+/// The finished export's `lines.csv`, streamed from the bucket (behind API
+/// Gateway a response stops at 6 MB; the portal's links go to S3 itself).
+async fn get_lines(State(state): State<ExportApi>, Path(raw): Path<String>) -> ApiResult {
     let period = Period::parse(&raw).map_err(|_| Problem::not_found())?;
-    export_file(exports.store.as_ref(), exports.files.as_ref(), period, ExportFile::Lines).await
-}
-
-/// The two files an export writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFile {
-    Lines,
-    Summary,
-}
-
-impl ExportFile {
-    pub fn name(self) -> &'static str {
-        match self {
-            ExportFile::Lines => "lines.csv",
-            ExportFile::Summary => "summary.csv",
-        }
-    }
-}
-
-/// 404 without an export, 409 `export_not_done` until it is done.
-async fn done_export(store: &dyn Ledger, period: Period) -> Result<(), Problem> {
-    match store.payout_export(period).await? {
-        None => Err(Problem::not_found()),
-        Some(record) if record.status != ExportState::Done => Err(Problem::conflict(
-            "export_not_done",
-            format!("The export of {period} is {}; its files are ready once it is done.", record.status.as_str()),
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
-/// A finished export's file as a link to the bucket, signed for a few
-/// minutes: what the portal's download links redirect to, so a file of any
-/// size downloads from S3 and never passes through a Lambda response.
-pub async fn export_link(
-    store: &dyn Ledger,
-    links: &dyn DownloadLinks,
-    period: Period,
-    file: ExportFile,
-) -> Result<String, Problem> {
-    done_export(store, period).await?;
-    let name = file.name();
-    links.download_url(&export_key(period, name), &format!("payouts-{period}-{name}"), CSV).await.map_err(|e| {
-        tracing::error!(error = %e, file = name, "signing an export file's link");
-        Problem::unavailable()
-    })
-}
-
-/// A finished export's file, streamed from the bucket (the API's
-/// `lines.csv`; behind API Gateway a response stops at 6 MB).
-pub async fn export_file(
-    store: &dyn Ledger,
-    files: &dyn Objects,
-    period: Period,
-    file: ExportFile,
-) -> Result<Response, Problem> {
-    done_export(store, period).await?;
-    let name = file.name();
-    let stream = match files.get(&export_key(period, name)).await {
-        Ok(Some(stream)) => stream,
-        Ok(None) => {
-            tracing::error!(%period, file = name, "an exported period has no such file");
-            return Err(Problem::unavailable());
-        }
-        Err(e) => {
-            tracing::error!(error = %e, file = name, "reading an export file");
-            return Err(Problem::unavailable());
-        }
-    };
+    let file = ExportFile::Lines;
+    let stream = open_file(state.exports.store.as_ref(), state.exports.files.as_ref(), period, file).await?;
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, CSV)
-        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"payouts-{period}-{name}\""))
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.download_name(period)))
         .body(Body::from_stream(stream))
         .map_err(|_| Problem::internal())
 }

@@ -12,11 +12,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Duration;
 use partnerops_api::Problem;
+use partnerops_app::referrals::Intake;
 use partnerops_domain::field::FieldError;
 use partnerops_domain::partner::{Partner, PartnerId};
 use partnerops_domain::people::Secret;
 use partnerops_domain::referral::ReferralSubmission;
-use referral_intake::Intake;
 
 /// Submissions one link takes per sliding hour.
 pub const SUBMISSIONS_PER_HOUR: usize = 30;
@@ -26,8 +26,8 @@ pub const HONEYPOT: &str = "website";
 /// The partner behind a live link, if its partner is not suspended.
 async fn partner_of(state: &PortalState, token: &str) -> Result<Option<(Partner, String)>, Problem> {
     let Some(hash) = Secret::presented(token) else { return Ok(None) };
-    let Some(id): Option<PartnerId> = state.app.store.referral_form(&hash).await? else { return Ok(None) };
-    let Some(partner) = state.app.store.partner(&id).await? else { return Ok(None) };
+    let Some(id): Option<PartnerId> = state.store.referral_form(&hash).await? else { return Ok(None) };
+    let Some(partner) = state.store.partner(&id).await? else { return Ok(None) };
     if partner.is_suspended() {
         return Ok(None);
     }
@@ -109,8 +109,8 @@ pub async fn submit(
         Err(problem) => return problem_page(None, &problem),
     };
     let Ok(form) = FormData::parse(&headers, &body) else { return pages::unsupported_media_type(None) };
-    let now = state.app.clock.now();
-    match state.app.store.admit(&format!("form#{hash}"), SUBMISSIONS_PER_HOUR, Duration::hours(1), now).await {
+    let now = state.clock.now();
+    match state.store.admit(&format!("form#{hash}"), SUBMISSIONS_PER_HOUR, Duration::hours(1), now).await {
         Ok(true) => {}
         Ok(false) => {
             return message(
@@ -130,8 +130,9 @@ pub async fn submit(
         Ok(s) => s,
         Err(errors) => return form_page(&token, &partner, StatusCode::UNPROCESSABLE_ENTITY, &form, errors.as_slice()),
     };
-    match referral_intake::intake(&state.app, &partner.id, &submission).await {
+    match partnerops_app::referrals::intake(&*state.store, &*state.clock, &state.terms, &partner.id, &submission).await
+    {
         Ok(Intake::Created(r) | Intake::Existing(r)) => received(r.referral.id.as_str()),
-        Err(problem) => problem_page(None, &problem),
+        Err(refused) => problem_page(None, &Problem::from(refused)),
     }
 }

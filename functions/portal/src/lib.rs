@@ -17,9 +17,16 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use partnerops_api::AppState;
+use partnerops_app::referrals::IntakeStore;
+use partnerops_app::registrations::SubmissionStore;
+use partnerops_aws::Clock;
 use partnerops_aws::links::DownloadLinks;
 use partnerops_aws::notify::Transport;
+use partnerops_aws::store::{
+    Opportunities, Partners, PayoutExports, PayoutLines, RateLimits, ReferralForms, ReportTallies, SignIns, SlaTimers,
+    Users,
+};
+use partnerops_domain::terms::ProgramTerms;
 use std::sync::Arc;
 
 mod forms;
@@ -40,9 +47,49 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 const STYLESHEET: &str = include_str!("../static/portal.css");
 
+/// What the portal's pages read and write: the people who sign in, the
+/// referrals and registrations they make and decide, the opportunities and
+/// timers they watch, the payout lines and exports, and the report tallies.
+pub trait PortalStore:
+    IntakeStore
+    + SubmissionStore
+    + Users
+    + SignIns
+    + RateLimits
+    + ReferralForms
+    + Partners
+    + Opportunities
+    + SlaTimers
+    + PayoutLines
+    + PayoutExports
+    + ReportTallies
+{
+}
+
+impl<T> PortalStore for T where
+    T: IntakeStore
+        + SubmissionStore
+        + Users
+        + SignIns
+        + RateLimits
+        + ReferralForms
+        + Partners
+        + Opportunities
+        + SlaTimers
+        + PayoutLines
+        + PayoutExports
+        + ReportTallies
+        + ?Sized
+{
+}
+
 #[derive(Clone)]
 pub struct PortalState {
-    pub app: AppState,
+    pub store: Arc<dyn PortalStore>,
+    pub clock: Arc<dyn Clock>,
+    pub terms: Arc<ProgramTerms>,
+    /// The stack's public address for the sign-in links it sends.
+    pub base_url: Arc<str>,
     /// Sends the sign-in emails (SES when deployed).
     pub mailer: Arc<dyn Transport>,
     /// Signed links into the exports bucket, for finance's downloads.
@@ -95,7 +142,7 @@ pub fn standalone_router(state: PortalState) -> Router {
 }
 
 fn finish(router: Router<PortalState>, state: PortalState) -> Router {
-    let frame_ancestors = frame_ancestors(&state.app.terms.portal.frame_ancestors);
+    let frame_ancestors = frame_ancestors(&state.terms.portal.frame_ancestors);
     router
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(move |request: Request, next: Next| {

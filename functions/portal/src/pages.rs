@@ -233,7 +233,7 @@ pub async fn registrations(
     };
     let partner_id = viewer.user.partner_id.clone();
     let page = page_request(&query);
-    let found = state.app.store.registrations(&RegistrationQuery { partner_id, status }, &page).await;
+    let found = state.store.registrations(&RegistrationQuery { partner_id, status }, &page).await;
     let found = match found {
         Ok(found) => found,
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
@@ -283,7 +283,7 @@ pub async fn visible_registration(
     raw: &str,
 ) -> Result<RegistrationRecord, Response> {
     let Some(id) = RegistrationId::parse(raw) else { return Err(not_found_for(viewer)) };
-    let record = match state.app.store.registration(&id).await {
+    let record = match state.store.registration(&id).await {
         Ok(Some(record)) => record,
         Ok(None) => return Err(not_found_for(viewer)),
         Err(e) => return Err(problem_page(Some(viewer), &Problem::from(e))),
@@ -315,7 +315,7 @@ pub async fn registration_page(
     let mut summary = Vec::new();
     let reg = &record.registration;
     let position = if reg.status == RegistrationStatus::Pending {
-        deal_registration::position(&state.app, &record).await.ok().flatten()
+        partnerops_app::registrations::position(&*state.store, &record).await.ok().flatten()
     } else {
         None
     };
@@ -351,10 +351,10 @@ pub async fn registration_page(
         facts.push(("Notes", Cell::text(notes.clone())));
     }
     blocks.push(Block::Facts(String::new(), facts));
-    let now = state.app.clock.now();
+    let now = state.clock.now();
     let views: Vec<_> = record.timers.iter().map(|t| t.view()).collect();
     blocks.push(Block::Table(sla_table(&views, now)));
-    if let Ok(history) = state.app.store.registration_history(&reg.id).await {
+    if let Ok(history) = state.store.registration_history(&reg.id).await {
         let mut table =
             Table::new("Every change, oldest first", vec!["When", "From", "To", "Reason"]).heading("History");
         for entry in history {

@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use partnerops_api::Problem;
+use partnerops_app::referrals::Intake;
 use partnerops_aws::store::{PageRequest, ReferralQuery, ReferralRecord, RegistrationQuery};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
@@ -21,7 +22,6 @@ use partnerops_domain::partner::{Partner, PartnerId};
 use partnerops_domain::referral::{ReferralStatus, ReferralSubmission};
 use partnerops_domain::registration::RegistrationSubmission;
 use partnerops_domain::sla::{SlaStatus, SlaView};
-use referral_intake::Intake;
 use std::collections::{BTreeMap, HashMap};
 
 /// The partner behind a partner viewer; staff get the 403 page.
@@ -58,7 +58,7 @@ pub async fn home(State(state): State<PortalState>, viewer: Viewer) -> Response 
         return crate::staff::home(&state, &viewer);
     }
     let Ok((partner, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    let store = &state.app.store;
+    let store = &state.store;
     let page = PageRequest { limit: HOME_SAMPLE, cursor: None };
     let referrals = store.referrals(&ReferralQuery { partner_id: Some(partner_id.clone()), status: None }, &page).await;
     let registrations =
@@ -67,7 +67,7 @@ pub async fn home(State(state): State<PortalState>, viewer: Viewer) -> Response 
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return problem_page(Some(&viewer), &Problem::from(e)),
     };
-    let now = state.app.clock.now();
+    let now = state.clock.now();
     let mut counts = Table::new("Your items by status", vec!["Kind", "Status", "Count"]).heading("By status");
     let mut tally: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for r in &referrals.items {
@@ -144,7 +144,7 @@ pub async fn referrals(
         None => None,
     };
     let page = PageRequest { limit: 25, cursor: query.get("cursor").cloned() };
-    let found = state.app.store.referrals(&ReferralQuery { partner_id: Some(partner_id.clone()), status }, &page).await;
+    let found = state.store.referrals(&ReferralQuery { partner_id: Some(partner_id.clone()), status }, &page).await;
     let found = match found {
         Ok(found) => found,
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
@@ -240,18 +240,18 @@ pub async fn create_referral(
         Ok(s) => s,
         Err(errors) => return referral_form_page(&viewer, StatusCode::UNPROCESSABLE_ENTITY, &form, errors.as_slice()),
     };
-    match referral_intake::intake(&state.app, partner_id, &submission).await {
+    match partnerops_app::referrals::intake(&*state.store, &*state.clock, &state.terms, partner_id, &submission).await {
         Ok(Intake::Created(r) | Intake::Existing(r)) => {
             Redirect::to(&format!("/portal/referrals/{}", r.referral.id)).into_response()
         }
-        Err(problem) => problem_page(Some(&viewer), &problem),
+        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
     }
 }
 
 pub async fn referral(State(state): State<PortalState>, viewer: Viewer, Path(id): Path<String>) -> Response {
     let Ok((_, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
     let Some(id) = ReferralId::parse(&id) else { return not_found_for(&viewer) };
-    let record = match state.app.store.referral(&id).await {
+    let record = match state.store.referral(&id).await {
         Ok(Some(r)) if &r.referral.partner_id == partner_id => r,
         Ok(_) => return not_found_for(&viewer),
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
@@ -275,9 +275,9 @@ pub async fn referral(State(state): State<PortalState>, viewer: Viewer, Path(id)
         facts.push(("Notes", Cell::text(notes.clone())));
     }
     let mut blocks = vec![Block::Facts(String::new(), facts)];
-    blocks.push(Block::Table(sla_table(&record.slas, state.app.clock.now())));
+    blocks.push(Block::Table(sla_table(&record.slas, state.clock.now())));
     if let Some(opportunity_id) = &r.opportunity_id {
-        match state.app.store.opportunity(opportunity_id).await {
+        match state.store.opportunity(opportunity_id).await {
             Ok(Some(o)) => blocks.push(Block::Facts(
                 "Opportunity".into(),
                 vec![
@@ -345,18 +345,19 @@ pub async fn create_registration(
         Err(page) => return page,
     };
     let Ok((partner, _)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    let today = state.app.clock.now().as_datetime().date_naive();
+    let today = state.clock.now().as_datetime().date_naive();
     let submission = match RegistrationSubmission::parse(form.registration(), today) {
         Ok(s) => s,
         Err(errors) => {
             return registration_form_page(&viewer, StatusCode::UNPROCESSABLE_ENTITY, &form, errors.as_slice());
         }
     };
-    match deal_registration::submit_registration(&state.app, partner, &submission).await {
+    match partnerops_app::registrations::submit(&*state.store, &*state.clock, &state.terms, partner, &submission).await
+    {
         Ok(submitted) => {
             Redirect::to(&format!("/portal/registrations/{}", submitted.record.registration.id)).into_response()
         }
-        Err(problem) => problem_page(Some(&viewer), &problem),
+        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
     }
 }
 
@@ -382,9 +383,9 @@ pub async fn withdraw(
     }
     let Ok((_, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
     let Some(id) = RegistrationId::parse(&id) else { return not_found_for(&viewer) };
-    match deal_registration::withdraw_one(&state.app, partner_id, &id).await {
+    match partnerops_app::registrations::withdraw(&*state.store, &*state.clock, &state.terms, partner_id, &id).await {
         Ok(_) => Redirect::to(&format!("/portal/registrations/{id}")).into_response(),
-        Err(problem) => problem_page(Some(&viewer), &problem),
+        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
     }
 }
 

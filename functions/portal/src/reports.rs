@@ -36,7 +36,7 @@ pub async fn reports(
     if !viewer.is(REPORT_READERS) {
         return forbidden(&viewer);
     }
-    let today = state.app.clock.now().as_datetime().date_naive();
+    let today = state.clock.now().as_datetime().date_naive();
     let default_from = week_start(today - Duration::weeks(DEFAULT_WEEKS - 1)).to_string();
     let range = match DayRange::parse(
         Some(query.get("from").map_or(default_from.as_str(), String::as_str)),
@@ -45,7 +45,7 @@ pub async fn reports(
         Ok(r) => r,
         Err(errors) => return problem_page(Some(&viewer), &Problem::validation(errors)),
     };
-    let store = &state.app.store;
+    let store = &state.store;
     let (slas, pipeline) = match tokio::try_join!(
         store.report_days(ReportKind::Sla, "kind", &range),
         store.report_days(ReportKind::Pipeline, "motion", &range)

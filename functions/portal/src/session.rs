@@ -77,8 +77,8 @@ fn to_sign_in(state: &PortalState) -> Response {
 async fn viewer(state: &PortalState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
     let Some(secret) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
     let Some(hash) = Secret::presented(secret) else { return Ok(None) };
-    let store = &state.app.store;
-    let now = state.app.clock.now();
+    let store = &state.store;
+    let now = state.clock.now();
     let Some(session) = store.session(&hash, now).await? else { return Ok(None) };
     let user = match store.user(&session.user_id).await? {
         Some(user) if user.is_active() => user,
@@ -164,15 +164,15 @@ pub async fn sign_in(
             return sign_in_form(StatusCode::UNPROCESSABLE_ENTITY, None, &raw, &errors);
         }
     };
-    if let Err(problem) = send_link(&state, &domain.base_url(&state.app), &email).await {
+    if let Err(problem) = send_link(&state, &domain.base_url(&state.base_url), &email).await {
         return pages::problem_page(None, &problem);
     }
     sign_in_form(StatusCode::OK, Some(SENT), "", &[])
 }
 
 async fn send_link(state: &PortalState, base_url: &str, email: &str) -> Result<(), Problem> {
-    let store = &state.app.store;
-    let now = state.app.clock.now();
+    let store = &state.store;
+    let now = state.clock.now();
     if !store.admit(&format!("signin#{email}"), LINKS_PER_HOUR, Duration::hours(1), now).await? {
         tracing::info!("sign-in link refused: hourly limit");
         return Ok(());
@@ -222,8 +222,8 @@ pub async fn authenticate(State(state): State<PortalState>, Path(token): Path<St
         )
     };
     let Some(hash) = Secret::presented(&token) else { return invalid() };
-    let store = &state.app.store;
-    let now = state.app.clock.now();
+    let store = &state.store;
+    let now = state.clock.now();
     let link = match store.use_sign_in_link(&hash, now).await {
         Ok(Some(link)) => link,
         Ok(None) => return invalid(),
@@ -251,7 +251,7 @@ pub async fn sign_out(State(state): State<PortalState>, viewer: Viewer, headers:
         return page;
     }
     if let Some(hash) = Secret::presented(&viewer.secret)
-        && let Err(e) = state.app.store.end_session(&hash).await
+        && let Err(e) = state.store.end_session(&hash).await
     {
         return pages::problem_page(Some(&viewer), &Problem::from(e));
     }

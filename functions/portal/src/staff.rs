@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Datelike, Duration};
 use partnerops_api::Problem;
+use partnerops_app::exports::ExportFile;
 use partnerops_aws::StoreError;
 use partnerops_domain::Timestamp;
 use partnerops_domain::field::FieldError;
@@ -23,7 +24,6 @@ use partnerops_domain::partner::PartnerId;
 use partnerops_domain::payout::Period;
 use partnerops_domain::registration::{Decision, RegistrationStatus};
 use partnerops_domain::sla::{SlaKind, SlaStatus, SlaSubject, SlaTimer};
-use payout_exports::ExportFile;
 use std::collections::BTreeMap;
 
 /// How far ahead the board looks: every timer the sweep still has to act on.
@@ -53,7 +53,7 @@ pub fn home(_state: &PortalState, viewer: &Viewer) -> Response {
 /// Timers still open or breached-and-unmet, soonest due first, from the
 /// sparse due-time index (never a scan of the table).
 async fn open_timers(state: &PortalState, now: Timestamp) -> Result<Vec<SlaTimer>, StoreError> {
-    let due = state.app.store.due_timers(now.plus(Duration::days(BOARD_HORIZON_DAYS))).await?;
+    let due = state.store.due_timers(now.plus(Duration::days(BOARD_HORIZON_DAYS))).await?;
     let mut timers: Vec<SlaTimer> = due
         .timers
         .into_iter()
@@ -71,7 +71,7 @@ fn due_soon(timer: &SlaTimer, now: Timestamp) -> bool {
 /// The program's pending registrations, oldest first, with the time left on
 /// their decision timers.
 pub async fn queue(state: &PortalState, viewer: &Viewer) -> Response {
-    let now = state.app.clock.now();
+    let now = state.clock.now();
     let timers = match open_timers(state, now).await {
         Ok(t) => t,
         Err(e) => return problem_page(Some(viewer), &Problem::from(e)),
@@ -183,9 +183,18 @@ pub async fn decide(
             return pages::registration_page(&state, &viewer, record, status, Some((&form, errors.as_slice()))).await;
         }
     };
-    match deal_registration::decide_one(&state.app, &reg_id, &decision, viewer.user.id.as_str()).await {
+    match partnerops_app::registrations::decide(
+        &*state.store,
+        &*state.clock,
+        &state.terms,
+        &reg_id,
+        &decision,
+        viewer.user.id.as_str(),
+    )
+    .await
+    {
         Ok(_) => Redirect::to(&format!("/portal/registrations/{reg_id}")).into_response(),
-        Err(problem) => problem_page(Some(&viewer), &problem),
+        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
     }
 }
 
@@ -193,7 +202,7 @@ pub async fn slas(State(state): State<PortalState>, viewer: Viewer) -> Response 
     if !viewer.is(STAFF_DECIDERS) {
         return forbidden(&viewer);
     }
-    let now = state.app.clock.now();
+    let now = state.clock.now();
     let timers = match open_timers(&state, now).await {
         Ok(t) => t,
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
@@ -234,7 +243,7 @@ pub async fn exports(State(state): State<PortalState>, viewer: Viewer) -> Respon
     if !viewer.is(FINANCE) {
         return forbidden(&viewer);
     }
-    let exports = match state.app.store.payout_exports().await {
+    let exports = match state.store.payout_exports().await {
         Ok(e) => e,
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
     };
@@ -294,9 +303,9 @@ pub async fn export_file(
         _ => return not_found_for(&viewer),
     };
     let Ok(period) = Period::parse(&period) else { return not_found_for(&viewer) };
-    match payout_exports::export_link(state.app.store.as_ref(), state.links.as_ref(), period, file).await {
+    match partnerops_app::exports::export_link(&*state.store, state.links.as_ref(), period, file).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(problem) => problem_page(Some(&viewer), &problem),
+        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
     }
 }
 
@@ -316,7 +325,7 @@ fn amount(minor: i64, currency: Currency) -> String {
 
 /// This month's lines, per currency: what the partner home page shows.
 pub async fn month_earnings(state: &PortalState, partner: &PartnerId, now: Timestamp) -> Result<Table, StoreError> {
-    let lines = state.app.store.partner_payout_lines(partner).await?;
+    let lines = state.store.partner_payout_lines(partner).await?;
     let month = month_of(now);
     let mut sums: BTreeMap<String, (i64, Currency)> = BTreeMap::new();
     for (line, _) in lines.iter().filter(|(l, _)| month_of(l.earned_at) == month) {
@@ -334,7 +343,7 @@ pub async fn month_earnings(state: &PortalState, partner: &PartnerId, now: Times
 
 /// The partner's lines by month and currency, with totals.
 pub async fn earnings_tables(state: &PortalState, partner: &PartnerId) -> Result<Vec<Block>, StoreError> {
-    let lines = state.app.store.partner_payout_lines(partner).await?;
+    let lines = state.store.partner_payout_lines(partner).await?;
     let mut groups: BTreeMap<(String, String), (Currency, Vec<_>)> = BTreeMap::new();
     for (line, period) in lines {
         let key = (month_of(line.earned_at), line.currency.to_string());
@@ -378,7 +387,7 @@ pub async fn earnings_tables(state: &PortalState, partner: &PartnerId) -> Result
 }
 
 pub async fn earnings_csv(state: &PortalState, partner: &PartnerId) -> Result<String, StoreError> {
-    let lines = state.app.store.partner_payout_lines(partner).await?;
+    let lines = state.store.partner_payout_lines(partner).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "earned_at",

@@ -8,7 +8,7 @@
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use partnerops_api::AppState;
+use partnerops_api::ApiContext;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_aws::store::ports::*;
 use partnerops_aws::{MemoryStore, SystemClock};
@@ -63,7 +63,10 @@ fn bench_intake(c: &mut Criterion) {
         store.put_api_key(&record).await.unwrap();
     });
     let terms = ProgramTerms::from_toml(include_str!("../../../infra/program.toml")).unwrap();
-    let router = referral_intake::router(AppState::new(store.clone(), Arc::new(SystemClock), Arc::new(terms)));
+    let clock: Arc<dyn partnerops_aws::Clock> = Arc::new(SystemClock);
+    let context = ApiContext::new(store.clone(), store.clone(), clock.clone());
+    let api = referral_intake::ReferralApi { store: store.clone(), clock, terms: Arc::new(terms) };
+    let router = referral_intake::router(&context, api);
     let authorization = format!("Bearer {}", key.plaintext);
     let counter = AtomicU64::new(0);
     let mut group = c.benchmark_group("intake");

@@ -1,4 +1,9 @@
+use referral_intake::{ReferralApi, router};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    partnerops_api::lambda::run(referral_intake::router).await
+    partnerops_api::lambda::run(|w| {
+        router(&w.context, ReferralApi { store: w.store.clone(), clock: w.clock.clone(), terms: w.terms.clone() })
+    })
+    .await
 }

@@ -10,7 +10,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use partnerops_aws::MemoryStore;
-use partnerops_aws::store::ports::{Partners as _, Referrals as _, Reports as _};
+use partnerops_aws::store::ports::{Partners as _, Referrals as _, ReportTallies as _};
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::report::Fact;

@@ -6,8 +6,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::problem::ApiResult;
-use partnerops_api::{AppState, Problem, Route};
-use partnerops_aws::store::ReportKind;
+use partnerops_api::{ApiContext, Problem, Route, build_router};
+use partnerops_aws::store::{ReportKind, ReportTallies};
 use partnerops_domain::FieldErrors;
 use partnerops_domain::auth::Role;
 use partnerops_domain::report::{
@@ -16,16 +16,23 @@ use partnerops_domain::report::{
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 const ROLES: &[Role] = &[Role::ChannelManager, Role::Finance, Role::Admin];
 
-pub fn routes() -> Vec<Route> {
+/// What the report routes read: the per-day tallies.
+#[derive(Clone)]
+pub struct ReportApi {
+    pub store: Arc<dyn ReportTallies>,
+}
+
+pub fn routes() -> Vec<Route<ReportApi>> {
     vec![Route::get("/v1/reports/slas", ROLES, sla_report), Route::get("/v1/reports/pipeline", ROLES, pipeline_report)]
 }
 
 /// The function's router: the shared conventions over the report routes.
-pub fn router(state: AppState) -> axum::Router {
-    partnerops_api::build_router(routes(), state)
+pub fn router(context: &ApiContext, state: ReportApi) -> axum::Router {
+    build_router(routes(), context, state)
 }
 
 /// The range and grouping of a report request, every field's error at once.
@@ -78,7 +85,7 @@ fn csv_response(bytes: csv::Result<Vec<u8>>, name: &str, range: &DayRange) -> Ap
 }
 
 async fn sla_report(
-    State(state): State<AppState>,
+    State(state): State<ReportApi>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
@@ -114,7 +121,7 @@ pub fn pipeline_json(row: &PipelineRow) -> Value {
 }
 
 async fn pipeline_report(
-    State(state): State<AppState>,
+    State(state): State<ReportApi>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {

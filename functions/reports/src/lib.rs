@@ -10,12 +10,13 @@
 
 mod api;
 
-pub use api::{router, routes};
+pub use api::{ReportApi, router, routes};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use partnerops_api::lambda::{Triggers, each_message};
+use partnerops_app::retry::{Attempt, retry_on_conflict};
 use partnerops_aws::StoreError;
-use partnerops_aws::store::{Crm, Partners, Referrals, Registrations, Reports as ReportStore};
+use partnerops_aws::store::{Opportunities, Partners, Referrals, Registrations, ReportTallies};
 use partnerops_domain::event::DomainEvent;
 use partnerops_domain::id::{ReferralId, RegistrationId};
 use partnerops_domain::partner::PartnerId;
@@ -46,9 +47,9 @@ pub const QUEUE_EVENTS: &[&str] = &[
 const FOLD_ATTEMPTS: usize = 4;
 
 /// What the fold reads and writes.
-pub trait Store: ReportStore + Referrals + Registrations + Crm + Partners {}
+pub trait Store: ReportTallies + Referrals + Registrations + Opportunities + Partners {}
 
-impl<T: ReportStore + Referrals + Registrations + Crm + Partners + ?Sized> Store for T {}
+impl<T: ReportTallies + Referrals + Registrations + Opportunities + Partners + ?Sized> Store for T {}
 
 pub struct Reports {
     pub store: Arc<dyn Store>,
@@ -76,8 +77,8 @@ impl Reports {
     /// Brings one subject's facts up to date with its records.
     pub async fn refresh(&self, subject: &SlaSubject) -> anyhow::Result<usize> {
         let key = subject_key(subject);
-        for _ in 0..FOLD_ATTEMPTS {
-            let current = self.current(subject).await?;
+        retry_on_conflict(FOLD_ATTEMPTS, || async {
+            let current = self.current(subject).await.map_err(Attempt::Failed)?;
             let stored = self.store.report_facts(&key).await?;
             let mut replaced = 0;
             let mut conflicted = false;
@@ -89,14 +90,14 @@ impl Reports {
                 match self.store.replace_fact(before, fact).await {
                     Ok(()) => replaced += 1,
                     Err(StoreError::Conflict(_)) => conflicted = true,
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(Attempt::Failed(e.into())),
                 }
             }
-            if !conflicted {
-                return Ok(replaced);
-            }
-        }
-        anyhow::bail!("{key} kept changing under {FOLD_ATTEMPTS} folds")
+            // The facts that lost are read again with the record they follow.
+            if conflicted { Err(Attempt::Conflict) } else { Ok(replaced) }
+        })
+        .await
+        .map_err(|e: anyhow::Error| e.context(format!("folding {key}")))
     }
 
     /// The facts of a subject's records as they are stored now.
@@ -142,11 +143,8 @@ impl Reports {
 
     /// Handles a batch from the reports queue, every event at once.
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        each_message(&batch, batch.records.len(), |body| async move {
-            let event = DomainEvent::from_eventbridge(body).map_err(|e| anyhow::anyhow!(e))?;
-            self.fold(&event).await.map(drop)
-        })
-        .await
+        each_message(&batch, batch.records.len(), |event: DomainEvent| async move { self.fold(&event).await.map(drop) })
+            .await
     }
 }
 

@@ -1,6 +1,6 @@
 use lambda_runtime::{LambdaEvent, service_fn};
+use partnerops_app::sweep::sweep;
 use partnerops_aws::{Clock, Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
-use sla_sweep::sweep;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

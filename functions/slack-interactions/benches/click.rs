@@ -11,8 +11,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use notifier::decisions::DecisionMessages;
-use partnerops_api::AppState;
+use partnerops_app::decisions::DecisionMessages;
 use partnerops_aws::notify::SendError;
 use partnerops_aws::slack::SlackApp;
 use partnerops_aws::store::ports::*;
@@ -78,7 +77,7 @@ async fn world(n: usize) -> (axum::Router, Vec<String>) {
         slack_user_id: Some("UCM0001".into()),
     };
     store.create_user(&new_user(user, UserId::generate(now(), Entropy(1)), now()).unwrap()).await.unwrap();
-    let app = AppState::new(store.clone(), Arc::new(FixedClock::new(now())), Arc::new(terms()));
+
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let draft: RegistrationDraft = serde_json::from_value(json!({
@@ -90,12 +89,23 @@ async fn world(n: usize) -> (axum::Router, Vec<String>) {
         }))
         .unwrap();
         let submission = RegistrationSubmission::parse(draft, now().as_datetime().date_naive()).unwrap();
-        let submitted = deal_registration::submit_registration(&app, &partner, &submission).await.unwrap();
+        let clock = FixedClock::new(now());
+        let submitted =
+            partnerops_app::registrations::submit(&*store, &clock, &terms(), &partner, &submission).await.unwrap();
         ids.push(submitted.record.registration.id.to_string());
     }
     let slack: Arc<dyn SlackApp> = Arc::new(Quiet);
-    let messages = Arc::new(DecisionMessages { app: slack.clone(), channel: "CDECISIONS".into(), store });
-    (router(SlackState { app, slack, messages, signing_secret: SECRET.to_vec().into() }), ids)
+    let messages =
+        Arc::new(DecisionMessages { app: slack.clone(), channel: "CDECISIONS".into(), store: store.clone() });
+    let state = SlackState {
+        store,
+        clock: Arc::new(FixedClock::new(now())),
+        terms: Arc::new(terms()),
+        slack,
+        messages,
+        signing_secret: SECRET.to_vec().into(),
+    };
+    (router(state), ids)
 }
 
 fn click_body(id: &str) -> String {

@@ -2,8 +2,7 @@
 //! Manager, the SDK clients and the Web API client built once per container.
 
 use crate::{SlackState, router};
-use notifier::decisions::DecisionMessages;
-use partnerops_api::AppState;
+use partnerops_app::decisions::DecisionMessages;
 use partnerops_aws::config::Env;
 use partnerops_aws::slack::{AppCredentials, DEFAULT_API_URL, DEFAULT_RESPONSE_ORIGIN, SlackApp, SlackWebApi};
 use partnerops_aws::{Config, DynamoStore, SystemClock, load_sdk_config, telemetry};
@@ -29,7 +28,13 @@ pub async fn run() -> Result<(), lambda_http::Error> {
         channel: config.terms.slack.decisions_channel.clone(),
         store: store.clone(),
     });
-    let app = AppState::new(store, Arc::new(SystemClock), Arc::new(config.terms));
-    let state = SlackState { app, slack, messages, signing_secret: credentials.signing_secret.into_bytes().into() };
+    let state = SlackState {
+        store,
+        clock: Arc::new(SystemClock),
+        terms: Arc::new(config.terms),
+        slack,
+        messages,
+        signing_secret: credentials.signing_secret.into_bytes().into(),
+    };
     lambda_http::run(router(state)).await
 }

@@ -2,7 +2,7 @@
 //! (SPEC §17). Every request's v0 signature and timestamp are checked before
 //! anything else reads it; the clicker must be an active channel manager or
 //! admin with that Slack member id; the decision is the API's own
-//! (`deal_registration::decide_one`), so a double click or a Slack retry
+//! (`partnerops_app::registrations::decide`), so a double click or a Slack retry
 //! decides once and the message is edited to show what stands.
 
 use axum::Router;
@@ -11,9 +11,12 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use notifier::decisions::DecisionMessages;
-use partnerops_api::{AppState, Problem};
+use partnerops_api::Problem;
+use partnerops_app::decisions::DecisionMessages;
+use partnerops_app::registrations::{self, ChangeError};
+use partnerops_aws::Clock;
 use partnerops_aws::slack::SlackApp;
+use partnerops_aws::store::{Registrations, SlackMessages, Users};
 use partnerops_domain::auth::Role;
 use partnerops_domain::id::RegistrationId;
 use partnerops_domain::people::User;
@@ -21,6 +24,7 @@ use partnerops_domain::registration::{Decision, DecisionDraft, Registration, Reg
 use partnerops_domain::slack::{
     Interaction, MessageRef, ephemeral, parse_interaction, reason_required, reject_modal, verify_signature,
 };
+use partnerops_domain::terms::ProgramTerms;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -32,9 +36,17 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub const NOT_ALLOWED: &str = "Only an active channel manager or admin whose partnerops user carries your Slack member id can decide registrations.";
 
+/// What a click reads and writes: the registrations it decides, the
+/// clicker's user, and the decision messages it edits.
+pub trait SlackStore: Registrations + Users + SlackMessages {}
+
+impl<T: Registrations + Users + SlackMessages + ?Sized> SlackStore for T {}
+
 #[derive(Clone)]
 pub struct SlackState {
-    pub app: AppState,
+    pub store: Arc<dyn SlackStore>,
+    pub clock: Arc<dyn Clock>,
+    pub terms: Arc<ProgramTerms>,
     pub slack: Arc<dyn SlackApp>,
     pub messages: Arc<DecisionMessages>,
     pub signing_secret: Arc<[u8]>,
@@ -62,7 +74,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 pub async fn interact(State(state): State<SlackState>, headers: HeaderMap, body: Bytes) -> Response {
-    let now = state.app.clock.now();
+    let now = state.clock.now();
     let timestamp = header(&headers, "x-slack-request-timestamp");
     let signature = header(&headers, "x-slack-signature");
     if let Err(e) = verify_signature(&state.signing_secret, timestamp, &body, signature, now) {
@@ -96,7 +108,7 @@ pub async fn interact(State(state): State<SlackState>, headers: HeaderMap, body:
 
 /// The decider behind a Slack member id, if they may decide.
 async fn decider(state: &SlackState, member: &str) -> Option<User> {
-    match state.app.store.user_by_slack_id(member).await {
+    match state.store.user_by_slack_id(member).await {
         Ok(Some(user)) if user.is_active() && matches!(user.role, Role::ChannelManager | Role::Admin) => Some(user),
         Ok(_) => None,
         Err(e) => {
@@ -116,7 +128,7 @@ async fn tell(state: &SlackState, response_url: &str, text: &str) {
 }
 
 async fn current(state: &SlackState, id: &RegistrationId) -> Option<Registration> {
-    match state.app.store.registration(id).await {
+    match state.store.registration(id).await {
         Ok(record) => record.map(|r| r.registration),
         Err(e) => {
             tracing::error!(error = %e, "reading the registration");
@@ -127,7 +139,7 @@ async fn current(state: &SlackState, id: &RegistrationId) -> Option<Registration
 
 /// Edits the registration's message to show where it stands.
 async fn show(state: &SlackState, registration: &Registration, fallback: Option<&MessageRef>) {
-    let kept = state.app.store.slack_message(&registration.id).await.ok().flatten();
+    let kept = state.store.slack_message(&registration.id).await.ok().flatten();
     let Some(message) = kept.as_ref().or(fallback) else { return };
     let payload = match state.messages.state_payload(registration).await {
         Ok(payload) => payload,
@@ -154,20 +166,23 @@ async fn decide(
     by: &User,
     fallback: Option<&MessageRef>,
 ) -> Result<(), String> {
-    match deal_registration::decide_one(&state.app, id, decision, by.id.as_str()).await {
+    match registrations::decide(&*state.store, &*state.clock, &state.terms, id, decision, by.id.as_str()).await {
         Ok(record) => {
             tracing::info!(registration_id = %id, user_id = %by.id, "decided from Slack");
             show(state, &record.registration, fallback).await;
             Ok(())
         }
-        Err(problem) => {
+        Err(refusal) => {
             if let Some(now) = current(state, id).await {
                 show(state, &now, fallback).await;
             }
-            let body = problem.body();
-            Err(match body.status {
-                409 | 404 => body.detail.clone(),
-                _ => "The decision could not be recorded just now; try again in a moment.".to_owned(),
+            Err(match refusal {
+                ChangeError::NotFound => "This registration is not known.".to_owned(),
+                ChangeError::Refused(why) => why.to_string(),
+                ChangeError::Store(e) => {
+                    tracing::error!(error = %e, registration_id = %id, "a decision from Slack was not recorded");
+                    "The decision could not be recorded just now; try again in a moment.".to_owned()
+                }
             })
         }
     }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use partnerops_aws::MemoryStore;
 use partnerops_aws::notify::{SendError, Transport};
-use partnerops_aws::store::Webhooks as _;
+use partnerops_aws::store::{WebhookDeliveries as _, WebhookEndpoints as _};
 use partnerops_aws::webhooks::{HttpWebhookSender, WebhookSender};
 use partnerops_aws::{FixedClock, store::Partners as _};
 use partnerops_domain::Timestamp;

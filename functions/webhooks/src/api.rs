@@ -3,13 +3,16 @@
 
 use crate::Webhooks;
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use partnerops_api::list::{ListBody, page_request};
 use partnerops_api::problem::ApiResult;
-use partnerops_api::{ApiJson, AppState, Principal, Problem, Route, entropy};
-use partnerops_aws::StoreError;
+use partnerops_api::{ApiContext, ApiJson, Principal, Problem, Route, build_router};
+use partnerops_app::entropy;
+use partnerops_app::retry::retry_on_conflict;
+use partnerops_aws::Clock;
+use partnerops_aws::store::{Partners, WebhookDeliveries, WebhookEndpoints};
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
 use partnerops_domain::partner::PartnerId;
@@ -24,7 +27,21 @@ use std::sync::Arc;
 const ROLES: &[Role] = &[Role::Partner, Role::Admin];
 const WRITE_ATTEMPTS: usize = 3;
 
-pub fn routes() -> Vec<Route> {
+/// What the endpoint routes read and write: endpoints and their deliveries,
+/// and the partners they belong to.
+pub trait EndpointStore: WebhookEndpoints + WebhookDeliveries + Partners {}
+
+impl<T: WebhookEndpoints + WebhookDeliveries + Partners + ?Sized> EndpointStore for T {}
+
+#[derive(Clone)]
+pub struct WebhookApi {
+    pub store: Arc<dyn EndpointStore>,
+    pub clock: Arc<dyn Clock>,
+    /// Attempts a test message or a retry at once.
+    pub webhooks: Arc<Webhooks>,
+}
+
+pub fn routes() -> Vec<Route<WebhookApi>> {
     vec![
         Route::post("/v1/webhooks/endpoints", ROLES, create_endpoint),
         Route::get("/v1/webhooks/endpoints", ROLES, list_endpoints),
@@ -37,9 +54,8 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The function's router: the shared conventions, plus the webhooks engine.
-pub fn router(state: AppState, webhooks: Arc<Webhooks>) -> axum::Router {
-    partnerops_api::build_router(routes(), state).layer(Extension(webhooks))
+pub fn router(context: &ApiContext, state: WebhookApi) -> axum::Router {
+    build_router(routes(), context, state)
 }
 
 /// An endpoint as the API shows it: never its secret, except in the answer
@@ -130,7 +146,7 @@ fn owner(principal: &Principal, named: Option<&str>) -> Result<PartnerId, Proble
 }
 
 /// The endpoint, if the caller may see it: 404 for another partner's.
-async fn visible(state: &AppState, principal: &Principal, raw: &str) -> Result<Endpoint, Problem> {
+async fn visible(state: &WebhookApi, principal: &Principal, raw: &str) -> Result<Endpoint, Problem> {
     let id = EndpointId::parse(raw).ok_or_else(Problem::not_found)?;
     let endpoint = state.store.endpoint(&id).await?.ok_or_else(Problem::not_found)?;
     match principal.partner() {
@@ -140,8 +156,7 @@ async fn visible(state: &AppState, principal: &Principal, raw: &str) -> Result<E
 }
 
 async fn create_endpoint(
-    State(state): State<AppState>,
-    Extension(webhooks): Extension<Arc<Webhooks>>,
+    State(state): State<WebhookApi>,
     principal: Principal,
     ApiJson(draft): ApiJson<EndpointDraft>,
 ) -> ApiResult {
@@ -150,7 +165,7 @@ async fn create_endpoint(
     let Some(raw_url) = draft.url.clone() else {
         return Err(Problem::field("url", "is required: the https:// URL to deliver to"));
     };
-    let url = check_url(&raw_url, webhooks.policy).map_err(|e| url_refused(format!("The URL {e}.")))?;
+    let url = check_url(&raw_url, state.webhooks.policy).map_err(|e| url_refused(format!("The URL {e}.")))?;
     if state.store.partner(&partner).await?.is_none() {
         return Err(Problem::field("partner_id", "no partner has this id"));
     }
@@ -163,7 +178,7 @@ async fn create_endpoint(
         now,
     )
     .map_err(Problem::validation)?;
-    webhooks.sender.check(&endpoint.url).await.map_err(|e| url_refused(format!("The URL's host: {e}.")))?;
+    state.webhooks.sender.check(&endpoint.url).await.map_err(|e| url_refused(format!("The URL's host: {e}.")))?;
     if state.store.partner_endpoints(&partner).await?.len() >= MAX_ENDPOINTS_PER_PARTNER {
         return Err(Problem::conflict(
             "endpoint_limit",
@@ -177,7 +192,7 @@ async fn create_endpoint(
 }
 
 async fn list_endpoints(
-    State(state): State<AppState>,
+    State(state): State<WebhookApi>,
     principal: Principal,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
@@ -188,12 +203,12 @@ async fn list_endpoints(
     Ok(Json(ListBody { items, next_cursor: None }).into_response())
 }
 
-async fn get_endpoint(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+async fn get_endpoint(State(state): State<WebhookApi>, principal: Principal, Path(id): Path<String>) -> ApiResult {
     let endpoint = visible(&state, &principal, &id).await?;
     Ok(Json(view(&endpoint, state.clock.now(), false)).into_response())
 }
 
-async fn delete_endpoint(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+async fn delete_endpoint(State(state): State<WebhookApi>, principal: Principal, Path(id): Path<String>) -> ApiResult {
     let endpoint = visible(&state, &principal, &id).await?;
     if !state.store.delete_endpoint(&endpoint.id).await? {
         return Err(Problem::not_found());
@@ -202,21 +217,23 @@ async fn delete_endpoint(State(state): State<AppState>, principal: Principal, Pa
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn rotate_secret(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult {
-    for _ in 0..WRITE_ATTEMPTS {
-        let endpoint = visible(&state, &principal, &id).await?;
+/// A write that kept losing to concurrent ones is a 409 `concurrent_update`.
+fn kept_changing(problem: Problem, detail: &str) -> Problem {
+    if problem.code == "busy" { Problem::conflict("concurrent_update", detail) } else { problem }
+}
+
+async fn rotate_secret(State(state): State<WebhookApi>, principal: Principal, Path(id): Path<String>) -> ApiResult {
+    let (state, principal, id) = (&state, &principal, &id);
+    retry_on_conflict(WRITE_ATTEMPTS, || async move {
+        let endpoint = visible(state, principal, id).await?;
         let now = state.clock.now();
         let rotated = endpoint.rotated(Secret::from_bytes(rand::random::<[u8; SECRET_BYTES]>()), now);
-        match state.store.save_endpoint(endpoint.version, &rotated).await {
-            Ok(()) => {
-                tracing::info!(endpoint_id = %rotated.id, "webhook secret rotated");
-                return Ok(Json(view(&rotated, now, true)).into_response());
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Problem::conflict("concurrent_update", "The endpoint kept changing; try again."))
+        state.store.save_endpoint(endpoint.version, &rotated).await?;
+        tracing::info!(endpoint_id = %rotated.id, "webhook secret rotated");
+        Ok(Json(view(&rotated, now, true)).into_response())
+    })
+    .await
+    .map_err(|p| kept_changing(p, "The endpoint kept changing; try again."))
 }
 
 fn require_enabled(endpoint: &Endpoint) -> Result<(), Problem> {
@@ -230,18 +247,13 @@ fn require_enabled(endpoint: &Endpoint) -> Result<(), Problem> {
 }
 
 /// Sends a `webhook.test` message now and answers with how it went.
-async fn send_test(
-    State(state): State<AppState>,
-    Extension(webhooks): Extension<Arc<Webhooks>>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> ApiResult {
+async fn send_test(State(state): State<WebhookApi>, principal: Principal, Path(id): Path<String>) -> ApiResult {
     let endpoint = visible(&state, &principal, &id).await?;
     require_enabled(&endpoint)?;
     let now = state.clock.now();
     let delivery = Message::test(endpoint.partner_id.clone(), now, entropy(), &endpoint.id).delivery_to(&endpoint, now);
     state.store.create_delivery(&delivery).await?;
-    webhooks.attempt(&delivery).await.map_err(internal)?;
+    state.webhooks.attempt(&delivery).await.map_err(internal)?;
     let done = state.store.delivery(&endpoint.id, &delivery.message_id).await?.unwrap_or(delivery);
     Ok((StatusCode::OK, Json(delivery_view(&done))).into_response())
 }
@@ -252,7 +264,7 @@ fn internal(e: anyhow::Error) -> Problem {
 }
 
 async fn list_deliveries(
-    State(state): State<AppState>,
+    State(state): State<WebhookApi>,
     principal: Principal,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -266,29 +278,25 @@ async fn list_deliveries(
 
 /// Tries a message again now, whatever its schedule said.
 async fn retry_delivery(
-    State(state): State<AppState>,
-    Extension(webhooks): Extension<Arc<Webhooks>>,
+    State(state): State<WebhookApi>,
     principal: Principal,
     Path((id, message)): Path<(String, String)>,
 ) -> ApiResult {
     let endpoint = visible(&state, &principal, &id).await?;
     let message = MessageId::parse(&message).ok_or_else(Problem::not_found)?;
     require_enabled(&endpoint)?;
-    for _ in 0..WRITE_ATTEMPTS {
-        let current = state.store.delivery(&endpoint.id, &message).await?.ok_or_else(Problem::not_found)?;
+    let (state, endpoint, message) = (&state, &endpoint, &message);
+    retry_on_conflict(WRITE_ATTEMPTS, || async move {
+        let current = state.store.delivery(&endpoint.id, message).await?.ok_or_else(Problem::not_found)?;
         let now = state.clock.now();
         let again = manual_retry(&current, now).map_err(|RetryRefusal::Succeeded| {
             Problem::conflict("already_delivered", "The message was delivered to this endpoint already.")
         })?;
-        match state.store.save_delivery(current.version, &again).await {
-            Ok(()) => {
-                webhooks.attempt(&again).await.map_err(internal)?;
-                let done = state.store.delivery(&endpoint.id, &message).await?.unwrap_or(again);
-                return Ok(Json(delivery_view(&done)).into_response());
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Problem::conflict("concurrent_update", "The delivery is being attempted right now; try again shortly."))
+        state.store.save_delivery(current.version, &again).await?;
+        state.webhooks.attempt(&again).await.map_err(internal)?;
+        let done = state.store.delivery(&endpoint.id, message).await?.unwrap_or(again);
+        Ok(Json(delivery_view(&done)).into_response())
+    })
+    .await
+    .map_err(|p| kept_changing(p, "The delivery is being attempted right now; try again shortly."))
 }

@@ -10,14 +10,15 @@
 
 mod api;
 
-pub use api::{router, routes};
+pub use api::{EndpointStore, WebhookApi, router, routes};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::join_all;
-use partnerops_api::lambda::{Triggers, each_message};
+use partnerops_api::lambda::{MessageBody, Triggers, each_message};
+use partnerops_app::retry::retry_on_conflict;
 use partnerops_aws::notify::Transport;
 use partnerops_aws::queue::WorkQueue;
-use partnerops_aws::store::{Partners, Payouts, Webhooks as WebhookStore};
+use partnerops_aws::store::{Partners, PayoutExports, WebhookDeliveries, WebhookEndpoints};
 use partnerops_aws::webhooks::WebhookSender;
 use partnerops_aws::{Clock, StoreError};
 use partnerops_domain::Timestamp;
@@ -42,9 +43,9 @@ const ENDPOINT_WRITE_ATTEMPTS: usize = 4;
 
 /// What webhooks reads and writes: endpoints and deliveries, the partners
 /// (a contact to tell), and finished exports (each partner's group).
-pub trait Store: WebhookStore + Partners + Payouts {}
+pub trait Store: WebhookEndpoints + WebhookDeliveries + Partners + PayoutExports {}
 
-impl<T: WebhookStore + Partners + Payouts + ?Sized> Store for T {}
+impl<T: WebhookEndpoints + WebhookDeliveries + Partners + PayoutExports + ?Sized> Store for T {}
 
 pub struct Webhooks {
     pub store: Arc<dyn Store>,
@@ -223,30 +224,34 @@ impl Webhooks {
 
     /// Keeps the endpoint's failure streak, disabling it on a 410 or after
     /// five days of failures (then its partner's contact is emailed).
-    async fn endpoint_after(&self, mut endpoint: Endpoint, outcome: &Outcome, now: Timestamp) -> anyhow::Result<()> {
-        for _ in 0..ENDPOINT_WRITE_ATTEMPTS {
+    async fn endpoint_after(&self, endpoint: Endpoint, outcome: &Outcome, now: Timestamp) -> anyhow::Result<()> {
+        let id = endpoint.id.clone();
+        // The first attempt decides on the endpoint as the attempt read it;
+        // one that lost to a concurrent write reads it again.
+        let given = std::sync::Mutex::new(Some(endpoint));
+        retry_on_conflict(ENDPOINT_WRITE_ATTEMPTS, || async {
+            let read = given.lock().map(|mut g| g.take()).unwrap_or(None);
+            let endpoint = match read {
+                Some(endpoint) => endpoint,
+                None => match self.store.endpoint(&id).await? {
+                    Some(current) => current,
+                    None => return Ok(()),
+                },
+            };
             let (next, disabled_for_failures) = endpoint.after_attempt(outcome, now);
             if next.version == endpoint.version {
                 return Ok(());
             }
-            match self.store.save_endpoint(endpoint.version, &next).await {
-                Ok(()) => {
-                    if !next.enabled() && endpoint.enabled() {
-                        tracing::warn!(endpoint_id = %next.id, reason = ?next.disabled_reason, "webhook endpoint disabled");
-                    }
-                    if disabled_for_failures {
-                        self.tell_partner(&next).await;
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => match self.store.endpoint(&endpoint.id).await? {
-                    Some(current) => endpoint = current,
-                    None => return Ok(()),
-                },
-                Err(e) => return Err(e.into()),
+            self.store.save_endpoint(endpoint.version, &next).await?;
+            if !next.enabled() && endpoint.enabled() {
+                tracing::warn!(endpoint_id = %next.id, reason = ?next.disabled_reason, "webhook endpoint disabled");
             }
-        }
-        anyhow::bail!("the endpoint kept changing under {ENDPOINT_WRITE_ATTEMPTS} attempts")
+            if disabled_for_failures {
+                self.tell_partner(&next).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Sends a pending delivery's retry to the queue to arrive when due (a
@@ -319,16 +324,36 @@ impl Webhooks {
 
     /// Handles a batch from the webhook queue, every message at once.
     pub async fn handle_batch(&self, batch: SqsEvent) -> SqsBatchResponse {
-        each_message(&batch, batch.records.len(), |body| async move {
-            match serde_json::from_str::<NudgeBody>(body) {
-                Ok(nudge) => self.retry(&nudge.webhook_retry).await,
-                Err(_) => {
-                    let event = DomainEvent::from_eventbridge(body).map_err(|e| anyhow::anyhow!(e))?;
-                    self.fan_out(&event).await.map(drop)
-                }
+        each_message(&batch, batch.records.len(), |message: QueueMessage| async move {
+            match message {
+                QueueMessage::Retry(nudge) => self.retry(&nudge).await,
+                QueueMessage::Event(event) => self.fan_out(&event).await.map(drop),
             }
         })
         .await
+    }
+}
+
+/// What the webhook queue carries: domain events from the rule, and the
+/// function's own delayed retries.
+pub enum QueueMessage {
+    Event(Box<DomainEvent>),
+    Retry(RetryNudge),
+}
+
+impl MessageBody for QueueMessage {
+    fn decode(body: &str) -> anyhow::Result<Self> {
+        match serde_json::from_str::<NudgeBody>(body) {
+            Ok(nudge) => Ok(Self::Retry(nudge.webhook_retry)),
+            Err(_) => DomainEvent::decode(body).map(|e| Self::Event(Box::new(e))),
+        }
+    }
+
+    fn event_id(&self) -> Option<String> {
+        match self {
+            Self::Event(event) => event.event_id(),
+            Self::Retry(_) => None,
+        }
     }
 }
 

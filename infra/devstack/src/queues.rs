@@ -38,6 +38,10 @@ pub struct QueueDrain {
 }
 
 impl QueueDrain {
+    pub fn new(sqs: aws_sdk_sqs::Client, queues: Vec<ConsumedQueue>) -> Self {
+        Self { sqs, queues }
+    }
+
     /// One receive per queue; the number of messages handled.
     pub async fn poll_once(&self) -> anyhow::Result<DrainReport> {
         let mut report = DrainReport::default();
@@ -136,17 +140,17 @@ impl QueueDrain {
 }
 
 /// The payouts function's queue handler.
-pub struct PayoutsConsumer(pub Arc<payouts::Payouts>);
+pub struct PayoutsConsumer(pub Arc<partnerops_app::ledger::Ledger>);
 
 #[async_trait]
 impl QueueConsumer for PayoutsConsumer {
     async fn handle(&self, event: SqsEvent) -> anyhow::Result<SqsBatchResponse> {
-        Ok(self.0.handle_batch(event).await)
+        Ok(payouts::handle_batch(&self.0, event).await)
     }
 }
 
 /// The export worker's queue handler.
-pub struct ExportsConsumer(pub Arc<payout_exports::Exports>);
+pub struct ExportsConsumer(pub payout_exports::ExportWorker);
 
 #[async_trait]
 impl QueueConsumer for ExportsConsumer {

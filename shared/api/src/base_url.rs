@@ -4,7 +4,6 @@
 //! request on, from the request context it signs: never from a header a
 //! client could set.
 
-use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::convert::Infallible;
@@ -25,11 +24,17 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestDomain {
 }
 
 impl RequestDomain {
-    /// `https://<domain>` unless the state names the address.
-    pub fn base_url(&self, state: &AppState) -> String {
-        match (&*state.base_url, &self.0) {
+    /// `https://<domain>` unless `configured` names the address.
+    pub fn base_url(&self, configured: &str) -> String {
+        match (configured, &self.0) {
             ("", Some(domain)) => format!("https://{domain}"),
             (configured, _) => configured.to_owned(),
         }
     }
+}
+
+/// The configured public address: `PUBLIC_BASE_URL` when deployed (empty
+/// when unset), without a trailing slash.
+pub fn configured() -> std::sync::Arc<str> {
+    std::env::var("PUBLIC_BASE_URL").unwrap_or_default().trim_end_matches('/').into()
 }

@@ -6,10 +6,10 @@
 //! two concurrent retries cannot both execute. A 5xx releases the key, since
 //! the client should retry it.
 
-use crate::auth::Principal;
 use crate::body::read_limited;
+use crate::context::ApiContext;
+use crate::principal::Principal;
 use crate::problem::Problem;
-use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -47,7 +47,7 @@ fn replay(stored: StoredResponse) -> Response {
     response
 }
 
-pub async fn idempotent(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, Problem> {
+pub async fn idempotent(State(context): State<ApiContext>, request: Request, next: Next) -> Result<Response, Problem> {
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }
@@ -66,8 +66,8 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
         record_key: format!("{}#{}", principal.key_id, hex_sha256(&[client_key.as_bytes()])),
         request_hash: hex_sha256(&[parts.method.as_str().as_bytes(), parts.uri.path().as_bytes(), &bytes]),
     };
-    let now = state.clock.now();
-    match state.store.idempotency_begin(&key, now).await? {
+    let now = context.clock.now();
+    match context.idempotency.idempotency_begin(&key, now).await? {
         IdempotencyBegin::Completed(stored) => return Ok(replay(stored)),
         IdempotencyBegin::InProgress => {
             return Err(Problem::conflict(
@@ -88,12 +88,12 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
     let body = match axum::body::to_bytes(body, MAX_STORED_BODY).await {
         Ok(body) => body,
         Err(_) => {
-            state.store.idempotency_abandon(&key).await?;
+            context.idempotency.idempotency_abandon(&key).await?;
             return Err(Problem::internal());
         }
     };
     if head.status.is_server_error() {
-        state.store.idempotency_abandon(&key).await?;
+        context.idempotency.idempotency_abandon(&key).await?;
     } else {
         let stored = StoredResponse {
             status: head.status.as_u16(),
@@ -108,7 +108,7 @@ pub async fn idempotent(State(state): State<AppState>, request: Request, next: N
         };
         // The work is done: answer it even if the record cannot be kept (the
         // key's lease then lapses and a retry runs the request again).
-        if let Err(e) = state.store.idempotency_complete(&key, &stored, now).await {
+        if let Err(e) = context.idempotency.idempotency_complete(&key, &stored, now).await {
             tracing::warn!(error = %e, "could not keep the response for an Idempotency-Key");
         }
     }

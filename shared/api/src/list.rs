@@ -1,6 +1,6 @@
 //! `?limit=&cursor=` and the `{ items, next_cursor }` envelope.
 
-use crate::auth::Principal;
+use crate::principal::Principal;
 use crate::problem::Problem;
 use partnerops_aws::store::{Page, PageRequest};
 use partnerops_domain::partner::PartnerId;

@@ -3,6 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use partnerops_aws::StoreError;
+use partnerops_domain::auth::Role;
 use partnerops_domain::{FieldError, FieldErrors};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -65,6 +66,19 @@ impl Problem {
 
     pub fn forbidden() -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", "This API key's role may not do this.")
+    }
+
+    /// 403 `forbidden` naming the roles that may call the route
+    /// (`required_roles`).
+    pub fn forbidden_for(roles: &[Role]) -> Self {
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let listed = match names.as_slice() {
+            [] => "no role".to_owned(),
+            [one] => format!("the role {one}"),
+            [rest @ .., last] => format!("one of the roles {} or {last}", rest.join(", ")),
+        };
+        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("This route needs {listed}."))
+            .with("required_roles", names)
     }
 
     pub fn partner_suspended() -> Self {
@@ -148,7 +162,12 @@ impl IntoResponse for Problem {
         let status = self.status_code();
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"partnerops\""));
+        }
         response
     }
 }
@@ -176,42 +195,9 @@ impl From<StoreError> for Problem {
 /// 4xx, are `Problem`s, never panics or opaque errors.
 pub type ApiResult<T = Response> = Result<T, Problem>;
 
-/// Why one attempt at a read-decide-write did not finish: a write lost to a
-/// concurrent one (read again and decide again), or a final answer.
-#[derive(Debug)]
-pub enum Attempt {
-    Conflict,
-    Failed(Problem),
-}
-
-impl From<Problem> for Attempt {
+/// A handler's own read-decide-write answers with a problem when it ends.
+impl From<Problem> for partnerops_app::retry::Attempt<Problem> {
     fn from(problem: Problem) -> Self {
         Self::Failed(problem)
     }
-}
-
-impl From<StoreError> for Attempt {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict(_) => Self::Conflict,
-            other => Self::Failed(other.into()),
-        }
-    }
-}
-
-/// Runs `attempt` until it finishes without a write conflict, at most
-/// `attempts` times; a record that keeps changing underneath is 503 `busy`.
-pub async fn retry_on_conflict<T, F, Fut>(attempts: usize, mut attempt: F) -> Result<T, Problem>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Attempt>>,
-{
-    for _ in 0..attempts {
-        match attempt().await {
-            Ok(done) => return Ok(done),
-            Err(Attempt::Conflict) => continue,
-            Err(Attempt::Failed(problem)) => return Err(problem),
-        }
-    }
-    Err(Problem::unavailable())
 }

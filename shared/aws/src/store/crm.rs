@@ -26,7 +26,7 @@ pub struct OpportunityRecord {
 }
 
 #[async_trait]
-pub trait Crm: Send + Sync {
+pub trait Opportunities: Send + Sync {
     /// Whether a CRM `event_id` was processed within the last 30 days.
     async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError>;
 
@@ -39,7 +39,7 @@ pub trait Crm: Send + Sync {
 }
 
 #[async_trait]
-impl Crm for DynamoStore {
+impl Opportunities for DynamoStore {
     async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError> {
         let item: Option<CrmEventItem> = self.get(crm_event_pk(event_id), CRM_EVENT_SK).await?;
         Ok(item.is_some_and(|i| i.ttl > now.unix_seconds()))
@@ -122,7 +122,7 @@ impl Crm for DynamoStore {
 }
 
 #[async_trait]
-impl Crm for MemoryStore {
+impl Opportunities for MemoryStore {
     async fn crm_event_seen(&self, event_id: &str, now: Timestamp) -> Result<bool, StoreError> {
         Ok(self.state().crm_events.get(event_id).is_some_and(|ttl| *ttl > now.unix_seconds()))
     }

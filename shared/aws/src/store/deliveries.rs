@@ -31,7 +31,7 @@ pub const DELIVERY_LEASE_SECONDS: i64 = 120;
 pub const DELIVERY_RETENTION_DAYS: i64 = 30;
 
 #[async_trait]
-pub trait Deliveries: Send + Sync {
+pub trait NotificationDeliveries: Send + Sync {
     /// Claims (event, delivery) before a send, with a conditional put: at
     /// most one claim holds at a time, and none once it is sent.
     async fn claim_delivery(&self, event_id: &str, delivery: &str, now: Timestamp)
@@ -44,7 +44,7 @@ pub trait Deliveries: Send + Sync {
 }
 
 #[async_trait]
-impl Deliveries for DynamoStore {
+impl NotificationDeliveries for DynamoStore {
     async fn claim_delivery(
         &self,
         event_id: &str,
@@ -119,7 +119,7 @@ impl Deliveries for DynamoStore {
 }
 
 #[async_trait]
-impl Deliveries for MemoryStore {
+impl NotificationDeliveries for MemoryStore {
     async fn claim_delivery(
         &self,
         event_id: &str,

@@ -25,8 +25,8 @@ mod sla;
 mod slack;
 mod webhooks;
 
-pub use crm::{Crm, OpportunityRecord};
-pub use deliveries::{DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, Deliveries, DeliveryClaim};
+pub use crm::{Opportunities, OpportunityRecord};
+pub use deliveries::{DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, DeliveryClaim, NotificationDeliveries};
 pub use dynamo::DynamoStore;
 pub use idempotency::{
     IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS, Idempotency, IdempotencyBegin, IdempotencyKey, StoredResponse,
@@ -34,40 +34,47 @@ pub use idempotency::{
 pub use keys::{ApiKeyRecord, ApiKeys};
 pub use memory::MemoryStore;
 pub use partners::Partners;
-pub use payouts::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, Payouts};
-pub use people::People;
+pub use payouts::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, PayoutExports, PayoutLines};
+pub use people::{RateLimits, ReferralForms, SignIns, Users};
 pub use prospects::Prospects;
 pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
-pub use reports::{DayTallies, ReportDays, ReportKind, Reports, Tallies, pipeline_counts, sla_counts};
+pub use reports::{DayTallies, ReportDays, ReportKind, ReportTallies, Tallies, pipeline_counts, sla_counts};
 pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
 pub use slack::SlackMessages;
-pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, Webhooks};
+pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, WebhookDeliveries, WebhookEndpoints};
 
 /// Every port trait, for code that calls them on a concrete store.
 pub mod ports {
     pub use super::{
-        ApiKeys, Crm, Deliveries, Idempotency, Partners, Payouts, People, Prospects, Referrals, Registrations, Reports,
-        SlaTimers, SlackMessages, Store, Webhooks,
+        ApiKeys, Idempotency, NotificationDeliveries, Opportunities, Partners, PayoutExports, PayoutLines, Prospects,
+        RateLimits, ReferralForms, Referrals, Registrations, ReportTallies, SignIns, SlaTimers, SlackMessages, Store,
+        Users, WebhookDeliveries, WebhookEndpoints,
     };
 }
 
-/// Every port: what the HTTP functions' shared state holds.
+/// Every port at once: what wiring code (the dev stack, the tests) holds a
+/// concrete store to. Handlers and use cases take only the ports they use.
 pub trait Store:
     ApiKeys
     + Partners
     + Prospects
     + Referrals
     + Registrations
-    + Crm
+    + Opportunities
     + SlaTimers
-    + Deliveries
+    + NotificationDeliveries
     + Idempotency
-    + Payouts
-    + People
+    + PayoutLines
+    + PayoutExports
+    + Users
+    + RateLimits
+    + SignIns
+    + ReferralForms
     + SlackMessages
-    + Webhooks
-    + Reports
+    + WebhookEndpoints
+    + WebhookDeliveries
+    + ReportTallies
 {
 }
 
@@ -77,15 +84,20 @@ impl<T> Store for T where
         + Prospects
         + Referrals
         + Registrations
-        + Crm
+        + Opportunities
         + SlaTimers
-        + Deliveries
+        + NotificationDeliveries
         + Idempotency
-        + Payouts
-        + People
+        + PayoutLines
+        + PayoutExports
+        + Users
+        + RateLimits
+        + SignIns
+        + ReferralForms
         + SlackMessages
-        + Webhooks
-        + Reports
+        + WebhookEndpoints
+        + WebhookDeliveries
+        + ReportTallies
         + ?Sized
 {
 }

@@ -181,17 +181,10 @@ impl ExportItem {
     }
 }
 
+/// Each deal's payout ledger and its append-only lines, by deal and by
+/// partner: what the ledger writes and the portal's earnings read.
 #[async_trait]
-pub trait Payouts: Send + Sync {
-    /// Moves an unfinished export to `running` or `failed` (with why);
-    /// `Conflict` once it is done.
-    async fn mark_payout_export(
-        &self,
-        period: Period,
-        status: ExportState,
-        failure: Option<String>,
-    ) -> Result<(), StoreError>;
-
+pub trait PayoutLines: Send + Sync {
     /// A deal's ledger facts and lines (one `Query`).
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError>;
 
@@ -203,6 +196,24 @@ pub trait Payouts: Send + Sync {
         ledger: &DealLedger,
         lines: &[PayoutLine],
         events: &[DomainEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Every line a partner earned, oldest first, each with the period of
+    /// the export that carried it (`None` while not yet exported).
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError>;
+}
+
+/// The monthly exports: the open-line index they drain, each period's
+/// exported lines, and the export records.
+#[async_trait]
+pub trait PayoutExports: Send + Sync {
+    /// Moves an unfinished export to `running` or `failed` (with why);
+    /// `Conflict` once it is done.
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
     ) -> Result<(), StoreError>;
 
     /// One page of the lines not yet exported that were earned before
@@ -231,10 +242,6 @@ pub trait Payouts: Send + Sync {
 
     async fn payout_export(&self, period: Period) -> Result<Option<ExportRecord>, StoreError>;
 
-    /// Every line a partner earned, oldest first, each with the period of
-    /// the export that carried it (`None` while not yet exported).
-    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError>;
-
     /// Every export, newest period first.
     async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError>;
 
@@ -253,27 +260,7 @@ pub trait Payouts: Send + Sync {
 }
 
 #[async_trait]
-impl Payouts for DynamoStore {
-    async fn mark_payout_export(
-        &self,
-        period: Period,
-        status: ExportState,
-        failure: Option<String>,
-    ) -> Result<(), StoreError> {
-        let write = self.update(
-            key(export_pk(period), "EXPORT"),
-            "SET #export.#status = :status, #export.failure = :failure",
-            Some("attribute_exists(PK) AND #export.#status <> :done"),
-            vec![("#export", "export"), ("#status", "status")],
-            HashMap::from([
-                (":status".to_owned(), s(status.as_str())),
-                (":failure".to_owned(), failure.map_or(AttributeValue::Null(true), s)),
-                (":done".to_owned(), s(ExportState::Done.as_str())),
-            ]),
-        )?;
-        self.transact(vec![write], &["the export"]).await
-    }
-
+impl PayoutLines for DynamoStore {
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError> {
         // `LEDGER` and `LINE#…`: the whole partition.
         let items = self.query_prefix(ledger_pk(opportunity), "L").await?;
@@ -328,6 +315,50 @@ impl Payouts for DynamoStore {
             names.push("the event");
         }
         self.transact(writes, &names).await
+    }
+
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
+        let copies = self.query_prefix(partner_pk(partner), PARTNER_LINE_PREFIX).await?;
+        let lines: Vec<PayoutLine> =
+            copies.into_iter().map(|i| from_item::<PartnerLineItem>(i).map(|c| c.line)).collect::<Result<_, _>>()?;
+        let mut periods: HashMap<String, Option<String>> = HashMap::new();
+        for chunk in lines.chunks(100) {
+            let keys = chunk.iter().map(|l| key(ledger_pk(&l.opportunity_id), format!("LINE#{}", l.line_id))).collect();
+            for item in self.batch_get(keys).await? {
+                let stored = from_item::<LineItem>(item)?;
+                periods.insert(stored.line.line_id.to_string(), stored.export_period);
+            }
+        }
+        Ok(lines
+            .into_iter()
+            .map(|l| {
+                let period = periods.get(l.line_id.as_str()).cloned().flatten();
+                (l, period)
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl PayoutExports for DynamoStore {
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
+    ) -> Result<(), StoreError> {
+        let write = self.update(
+            key(export_pk(period), "EXPORT"),
+            "SET #export.#status = :status, #export.failure = :failure",
+            Some("attribute_exists(PK) AND #export.#status <> :done"),
+            vec![("#export", "export"), ("#status", "status")],
+            HashMap::from([
+                (":status".to_owned(), s(status.as_str())),
+                (":failure".to_owned(), failure.map_or(AttributeValue::Null(true), s)),
+                (":done".to_owned(), s(ExportState::Done.as_str())),
+            ]),
+        )?;
+        self.transact(vec![write], &["the export"]).await
     }
 
     async fn open_payout_page(
@@ -428,27 +459,6 @@ impl Payouts for DynamoStore {
         got.item.map(|item| from_item::<ExportItem>(item).map(|i| i.export)).transpose()
     }
 
-    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
-        let copies = self.query_prefix(partner_pk(partner), PARTNER_LINE_PREFIX).await?;
-        let lines: Vec<PayoutLine> =
-            copies.into_iter().map(|i| from_item::<PartnerLineItem>(i).map(|c| c.line)).collect::<Result<_, _>>()?;
-        let mut periods: HashMap<String, Option<String>> = HashMap::new();
-        for chunk in lines.chunks(100) {
-            let keys = chunk.iter().map(|l| key(ledger_pk(&l.opportunity_id), format!("LINE#{}", l.line_id))).collect();
-            for item in self.batch_get(keys).await? {
-                let stored = from_item::<LineItem>(item)?;
-                periods.insert(stored.line.line_id.to_string(), stored.export_period);
-            }
-        }
-        Ok(lines
-            .into_iter()
-            .map(|l| {
-                let period = periods.get(l.line_id.as_str()).cloned().flatten();
-                (l, period)
-            })
-            .collect())
-    }
-
     async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError> {
         let items = self.gsi1_partition(EXPORTS_PARTITION.to_owned(), true).await?;
         items.into_iter().map(|i| from_item::<ExportItem>(i).map(|e| e.export)).collect()
@@ -531,23 +541,7 @@ fn index_page(
 }
 
 #[async_trait]
-impl Payouts for MemoryStore {
-    async fn mark_payout_export(
-        &self,
-        period: Period,
-        status: ExportState,
-        failure: Option<String>,
-    ) -> Result<(), StoreError> {
-        match self.state().payouts.exports.get_mut(&period) {
-            Some(export) if export.status != ExportState::Done => {
-                export.status = status;
-                export.failure = failure;
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict("the export")),
-        }
-    }
-
+impl PayoutLines for MemoryStore {
     async fn payout_ledger(&self, opportunity: &str) -> Result<(DealLedger, Vec<PayoutLine>), StoreError> {
         let state = self.state();
         let ledger = state
@@ -594,6 +588,38 @@ impl Payouts for MemoryStore {
         }
         state.outbox.extend(events.iter().map(outbox_item));
         Ok(())
+    }
+
+    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
+        let state = self.state();
+        let mut lines: Vec<(PayoutLine, Option<String>)> = state
+            .payouts
+            .lines
+            .values()
+            .filter(|(l, _)| &l.partner_id == partner)
+            .map(|(l, p)| (l.clone(), p.map(|p| p.to_string())))
+            .collect();
+        lines.sort_by(|(a, _), (b, _)| (a.earned_at, a.line_id.as_str()).cmp(&(b.earned_at, b.line_id.as_str())));
+        Ok(lines)
+    }
+}
+
+#[async_trait]
+impl PayoutExports for MemoryStore {
+    async fn mark_payout_export(
+        &self,
+        period: Period,
+        status: ExportState,
+        failure: Option<String>,
+    ) -> Result<(), StoreError> {
+        match self.state().payouts.exports.get_mut(&period) {
+            Some(export) if export.status != ExportState::Done => {
+                export.status = status;
+                export.failure = failure;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("the export")),
+        }
     }
 
     async fn open_payout_page(
@@ -654,19 +680,6 @@ impl Payouts for MemoryStore {
 
     async fn payout_export(&self, period: Period) -> Result<Option<ExportRecord>, StoreError> {
         Ok(self.state().payouts.exports.get(&period).cloned())
-    }
-
-    async fn partner_payout_lines(&self, partner: &PartnerId) -> Result<Vec<(PayoutLine, Option<String>)>, StoreError> {
-        let state = self.state();
-        let mut lines: Vec<(PayoutLine, Option<String>)> = state
-            .payouts
-            .lines
-            .values()
-            .filter(|(l, _)| &l.partner_id == partner)
-            .map(|(l, p)| (l.clone(), p.map(|p| p.to_string())))
-            .collect();
-        lines.sort_by(|(a, _), (b, _)| (a.earned_at, a.line_id.as_str()).cmp(&(b.earned_at, b.line_id.as_str())));
-        Ok(lines)
     }
 
     async fn payout_exports(&self) -> Result<Vec<ExportRecord>, StoreError> {

@@ -23,8 +23,10 @@ use std::collections::{BTreeMap, HashMap};
 /// Attempts at a sliding-window update that keeps meeting a concurrent one.
 const ADMIT_ATTEMPTS: u32 = 8;
 
+/// The people who sign in: one user per email, found by id, email or
+/// Slack member id.
 #[async_trait]
-pub trait People: Send + Sync {
+pub trait Users: Send + Sync {
     /// `false` when another user has this email (case-insensitively).
     async fn create_user(&self, user: &User) -> Result<bool, StoreError>;
 
@@ -42,11 +44,21 @@ pub trait People: Send + Sync {
 
     /// Replaces a user read at `read_at` (its `updated_at`).
     async fn update_user(&self, user: &User, read_at: Timestamp) -> Result<(), StoreError>;
+}
 
+/// Sliding-window limits on how often something may happen (sign-in
+/// links per address, hosted-form submissions per link).
+#[async_trait]
+pub trait RateLimits: Send + Sync {
     /// Records one send under `key` if fewer than `limit` were recorded in
     /// the `window` before `now`; `false` (and nothing recorded) otherwise.
     async fn admit(&self, key: &str, limit: usize, window: Duration, now: Timestamp) -> Result<bool, StoreError>;
+}
 
+/// One-time sign-in links and the sessions they open, each stored only as
+/// the hash of its secret.
+#[async_trait]
+pub trait SignIns: Send + Sync {
     async fn put_sign_in_link(&self, link: &SignInLink) -> Result<(), StoreError>;
 
     /// Marks the link used and returns it, if it exists, is unused and has
@@ -59,7 +71,11 @@ pub trait People: Send + Sync {
     async fn session(&self, hash: &KeyHash, now: Timestamp) -> Result<Option<Session>, StoreError>;
 
     async fn end_session(&self, hash: &KeyHash) -> Result<(), StoreError>;
+}
 
+/// Each partner's hosted referral-form link, by the hash of its token.
+#[async_trait]
+pub trait ReferralForms: Send + Sync {
     /// Makes `hash` the partner's one hosted-form link; the previous link
     /// stops resolving in the same write.
     async fn replace_referral_form(&self, partner: &PartnerId, hash: &KeyHash) -> Result<(), StoreError>;
@@ -166,7 +182,7 @@ struct FormPointer {
 }
 
 #[async_trait]
-impl People for DynamoStore {
+impl Users for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<bool, StoreError> {
         let email = EmailItem {
             pk: email_pk(&user.email),
@@ -234,7 +250,10 @@ impl People for DynamoStore {
             false => Err(StoreError::Conflict("the user")),
         }
     }
+}
 
+#[async_trait]
+impl RateLimits for DynamoStore {
     async fn admit(&self, key: &str, limit: usize, window: Duration, now: Timestamp) -> Result<bool, StoreError> {
         let pk = format!("RATE#{key}");
         for attempt in 0..ADMIT_ATTEMPTS {
@@ -265,7 +284,10 @@ impl People for DynamoStore {
         }
         Err(StoreError::Conflict("the rate window"))
     }
+}
 
+#[async_trait]
+impl SignIns for DynamoStore {
     async fn put_sign_in_link(&self, link: &SignInLink) -> Result<(), StoreError> {
         let item = SecretItem {
             pk: secret_pk(LINK_SK, &link.hash),
@@ -333,7 +355,10 @@ impl People for DynamoStore {
             .map_err(unexpected("DeleteItem"))?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReferralForms for DynamoStore {
     async fn replace_referral_form(&self, partner: &PartnerId, hash: &KeyHash) -> Result<(), StoreError> {
         let pointer_pk = partner_pk(partner);
         let previous: Option<FormPointer> = self.get(pointer_pk.clone(), FORM_POINTER_SK).await?;
@@ -391,7 +416,7 @@ pub(super) struct PeopleState {
 }
 
 #[async_trait]
-impl People for MemoryStore {
+impl Users for MemoryStore {
     async fn create_user(&self, user: &User) -> Result<bool, StoreError> {
         let mut state = self.state();
         let people = &mut state.people;
@@ -440,7 +465,10 @@ impl People for MemoryStore {
             _ => Err(StoreError::Conflict("the user")),
         }
     }
+}
 
+#[async_trait]
+impl RateLimits for MemoryStore {
     async fn admit(&self, key: &str, limit: usize, window: Duration, now: Timestamp) -> Result<bool, StoreError> {
         let mut state = self.state();
         let sent = state.people.rates.entry(key.to_owned()).or_default();
@@ -452,7 +480,10 @@ impl People for MemoryStore {
             None => Ok(false),
         }
     }
+}
 
+#[async_trait]
+impl SignIns for MemoryStore {
     async fn put_sign_in_link(&self, link: &SignInLink) -> Result<(), StoreError> {
         let mut state = self.state();
         let hash = link.hash.as_str().to_owned();
@@ -492,7 +523,10 @@ impl People for MemoryStore {
         self.state().people.sessions.remove(hash.as_str());
         Ok(())
     }
+}
 
+#[async_trait]
+impl ReferralForms for MemoryStore {
     async fn replace_referral_form(&self, partner: &PartnerId, hash: &KeyHash) -> Result<(), StoreError> {
         let mut state = self.state();
         let people = &mut state.people;

@@ -64,7 +64,7 @@ impl ReportDays {
 }
 
 #[async_trait]
-pub trait Reports: Send + Sync {
+pub trait ReportTallies: Send + Sync {
     /// Every fact kept for a subject (`referral#…`, `opportunity#…`).
     async fn report_facts(&self, subject: &str) -> Result<Vec<Fact>, StoreError>;
 
@@ -240,7 +240,7 @@ struct FactItem {
 }
 
 #[async_trait]
-impl Reports for DynamoStore {
+impl ReportTallies for DynamoStore {
     async fn report_facts(&self, subject: &str) -> Result<Vec<Fact>, StoreError> {
         self.query_prefix(fact_pk(subject), FACT_SK_PREFIX)
             .await?
@@ -339,7 +339,7 @@ pub(super) struct ReportState {
 }
 
 #[async_trait]
-impl Reports for MemoryStore {
+impl ReportTallies for MemoryStore {
     async fn report_facts(&self, subject: &str) -> Result<Vec<Fact>, StoreError> {
         let mut state = self.state();
         let facts: Vec<Fact> = state

@@ -28,8 +28,9 @@ pub const WEBHOOK_DUE_SHARDS: u32 = 4;
 /// How long a delivery stays in its log (longer than its retries: 33 h).
 pub const WEBHOOK_DELIVERY_RETENTION_DAYS: i64 = 30;
 
+/// Partners' webhook endpoints, versioned, by id and by partner.
 #[async_trait]
-pub trait Webhooks: Send + Sync {
+pub trait WebhookEndpoints: Send + Sync {
     /// Adds an endpoint (`Conflict` if its id is taken).
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
 
@@ -44,7 +45,12 @@ pub trait Webhooks: Send + Sync {
     /// `false` when there was no such endpoint. Its deliveries stay in the
     /// log until they expire; pending ones end at their next attempt.
     async fn delete_endpoint(&self, id: &EndpointId) -> Result<bool, StoreError>;
+}
 
+/// Each message's delivery to an endpoint, versioned, in its endpoint's log
+/// and, while pending, in the due index the retry sweep reads.
+#[async_trait]
+pub trait WebhookDeliveries: Send + Sync {
     /// Adds a delivery; `false` when the message was given to this endpoint
     /// before (an event delivered twice).
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError>;
@@ -151,7 +157,7 @@ fn version_values(before: u64) -> HashMap<String, AttributeValue> {
 }
 
 #[async_trait]
-impl Webhooks for DynamoStore {
+impl WebhookEndpoints for DynamoStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         match self.put_item(to_item(&EndpointItem::new(endpoint))?, Some("attribute_not_exists(PK)"), None).await? {
             true => Ok(()),
@@ -191,7 +197,10 @@ impl Webhooks for DynamoStore {
             Err(e) => Err(unexpected("DeleteItem")(e)),
         }
     }
+}
 
+#[async_trait]
+impl WebhookDeliveries for DynamoStore {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         self.put_item(to_item(&DeliveryItem::new(delivery))?, Some("attribute_not_exists(PK)"), None).await
     }
@@ -282,7 +291,7 @@ pub(super) struct WebhookState {
 }
 
 #[async_trait]
-impl Webhooks for MemoryStore {
+impl WebhookEndpoints for MemoryStore {
     async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.webhooks.endpoints.contains_key(&endpoint.id) {
@@ -318,7 +327,10 @@ impl Webhooks for MemoryStore {
     async fn delete_endpoint(&self, id: &EndpointId) -> Result<bool, StoreError> {
         Ok(self.state().webhooks.endpoints.remove(id).is_some())
     }
+}
 
+#[async_trait]
+impl WebhookDeliveries for MemoryStore {
     async fn create_delivery(&self, delivery: &Delivery) -> Result<bool, StoreError> {
         let mut state = self.state();
         let log = state.webhooks.deliveries.entry(delivery.endpoint_id.clone()).or_default();

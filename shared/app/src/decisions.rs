@@ -4,10 +4,10 @@
 //! made. Each post and edit goes through the notifier's delivery claims, so
 //! a redelivered event posts once.
 
-use crate::{SendError, Transport};
 use async_trait::async_trait;
+use partnerops_aws::notify::{SendError, Transport};
 use partnerops_aws::slack::SlackApp;
-use partnerops_aws::store::{Partners, People, Registrations, SlackMessages};
+use partnerops_aws::store::{Partners, Registrations, SlackMessages, Users};
 use partnerops_domain::event::{DomainEvent, EventPayload};
 use partnerops_domain::id::{RegistrationId, UserId};
 use partnerops_domain::notify::{Channel, Notification};
@@ -16,9 +16,9 @@ use partnerops_domain::slack::{Decider, decision_request, decision_state};
 use std::sync::Arc;
 
 /// What the decision messages read and keep.
-pub trait DecisionStore: Registrations + Partners + People + SlackMessages {}
+pub trait DecisionStore: Registrations + Partners + Users + SlackMessages {}
 
-impl<T: Registrations + Partners + People + SlackMessages + ?Sized> DecisionStore for T {}
+impl<T: Registrations + Partners + Users + SlackMessages + ?Sized> DecisionStore for T {}
 
 pub struct DecisionMessages {
     pub app: Arc<dyn SlackApp>,

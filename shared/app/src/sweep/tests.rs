@@ -2,7 +2,7 @@ use super::*;
 use partnerops_aws::MemoryStore;
 use partnerops_aws::outbox::OutboxItem;
 use partnerops_aws::store::ports::*;
-use partnerops_domain::id::ReferralId;
+use partnerops_domain::id::{Entropy, ReferralId};
 use partnerops_fixtures as fixtures;
 
 fn at(s: &str) -> Timestamp {

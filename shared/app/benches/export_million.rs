@@ -3,7 +3,7 @@
 //! written and the peak resident memory (`VmHWM`), which stays flat because
 //! no step holds the lines.
 //!
-//! `cargo bench -p payout-exports --bench export_million` (`PAYOUT_LINES` to change the count).
+//! `cargo bench -p partnerops-app --bench export_million` (`PAYOUT_LINES` to change the count).
 
 // A measurement's set-up failing should stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::float_arithmetic)]
