@@ -5,6 +5,8 @@
 //! dev stack per test (its own table, bus and queues, so tests run in
 //! parallel), and a small HTTP client for the stack's routes.
 
+pub mod modules;
+
 use partnerops_aws::config::load_terms;
 use partnerops_devstack::moto::{MotoServer, workspace_root};
 use partnerops_devstack::{DevStack, Options, start};

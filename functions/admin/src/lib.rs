@@ -5,13 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use partnerops_api::key_cache::KeyCache;
 use partnerops_api::problem::ApiResult;
 use partnerops_api::{ApiContext, ApiJson, Problem, Route, build_router};
 use partnerops_app::entropy;
 use partnerops_app::retry::retry_on_conflict;
-use partnerops_aws::Clock;
-use partnerops_aws::store::{ApiKeyRecord, ApiKeys, Partners, Prospects, ReferralForms, Users};
+use partnerops_aws::store::ApiKeyRecord;
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::{NewApiKey, Role};
 use partnerops_domain::field::{FieldErrors, bounded_text};
@@ -21,30 +19,16 @@ use partnerops_domain::partner::{
 };
 use partnerops_domain::prospect::ProspectKey;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 mod people;
+mod state;
+
 use people::{create_user, get_user, list_users, rotate_referral_form, update_user};
+pub use state::{AdminApi, AdminStore};
 
 /// Most domains one `POST /v1/admin/customers` may mark.
 pub const MAX_CUSTOMER_DOMAINS: usize = 1000;
 const UPDATE_ATTEMPTS: usize = 3;
-
-/// What the admin routes read and write: partners and their
-/// certifications, API keys, existing customers, users and form links.
-pub trait AdminStore: Partners + ApiKeys + Prospects + Users + ReferralForms {}
-
-impl<T: Partners + ApiKeys + Prospects + Users + ReferralForms + ?Sized> AdminStore for T {}
-
-#[derive(Clone)]
-pub struct AdminApi {
-    pub store: Arc<dyn AdminStore>,
-    pub clock: Arc<dyn Clock>,
-    /// The API's key cache: a changed key or partner is dropped from it at once.
-    pub keys: KeyCache,
-    /// The stack's public address for hosted-form links.
-    pub base_url: Arc<str>,
-}
 
 pub fn routes() -> Vec<Route<AdminApi>> {
     vec![

@@ -1,7 +1,7 @@
 //! People who sign in to the portal, and partners' hosted referral-form
 //! links (SPEC §15, §16).
 
-use crate::AdminApi;
+use crate::state::AdminApi;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};

@@ -1,10 +1,10 @@
 //! The hosted referral form: a per-partner link that takes referrals
 //! without a sign-in (SPEC §16).
 
-use crate::PortalState;
+use crate::fields::referral_fields;
 use crate::forms::FormData;
-use crate::pages::{self, Shell, message, problem_page};
-use crate::partner::referral_fields;
+use crate::frame::{Shell, message, problem_page, unsupported_media_type};
+use crate::state::PortalState;
 use crate::view::{Block, Field, Form, Page, attach_errors, html};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -24,7 +24,7 @@ pub const SUBMISSIONS_PER_HOUR: usize = 30;
 pub const HONEYPOT: &str = "website";
 
 /// The partner behind a live link, if its partner is not suspended.
-async fn partner_of(state: &PortalState, token: &str) -> Result<Option<(Partner, String)>, Problem> {
+async fn form_partner(state: &PortalState, token: &str) -> Result<Option<(Partner, String)>, Problem> {
     let Some(hash) = Secret::presented(token) else { return Ok(None) };
     let Some(id): Option<PartnerId> = state.store.referral_form(&hash).await? else { return Ok(None) };
     let Some(partner) = state.store.partner(&id).await? else { return Ok(None) };
@@ -78,7 +78,7 @@ fn gone() -> Response {
 }
 
 pub async fn form(State(state): State<PortalState>, Path(token): Path<String>) -> Response {
-    match partner_of(&state, &token).await {
+    match form_partner(&state, &token).await {
         Ok(Some((partner, _))) => form_page(&token, &partner, StatusCode::OK, &FormData::default(), &[]),
         Ok(None) => gone(),
         Err(problem) => problem_page(None, &problem),
@@ -103,12 +103,12 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (partner, hash) = match partner_of(&state, &token).await {
+    let (partner, hash) = match form_partner(&state, &token).await {
         Ok(Some(found)) => found,
         Ok(None) => return gone(),
         Err(problem) => return problem_page(None, &problem),
     };
-    let Ok(form) = FormData::parse(&headers, &body) else { return pages::unsupported_media_type(None) };
+    let Ok(form) = FormData::parse(&headers, &body) else { return unsupported_media_type(None) };
     let now = state.clock.now();
     match state.store.admit(&format!("form#{hash}"), SUBMISSIONS_PER_HOUR, Duration::hours(1), now).await {
         Ok(true) => {}

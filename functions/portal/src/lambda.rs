@@ -1,7 +1,8 @@
 //! The Lambda entry point: configuration, SDK clients and the SES mailer
 //! built once per container, then the router served by `lambda_http`.
 
-use crate::{PortalState, standalone_router};
+use crate::standalone_router;
+use crate::state::PortalState;
 use partnerops_aws::config::Env;
 use partnerops_aws::links::S3Links;
 use partnerops_aws::notify::SesEmail;

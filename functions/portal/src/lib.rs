@@ -17,87 +17,33 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use partnerops_app::referrals::IntakeStore;
-use partnerops_app::registrations::SubmissionStore;
-use partnerops_aws::Clock;
-use partnerops_aws::links::DownloadLinks;
-use partnerops_aws::notify::Transport;
-use partnerops_aws::store::{
-    Opportunities, Partners, PayoutExports, PayoutLines, RateLimits, ReferralForms, ReportTallies, SignIns, SlaTimers,
-    Users,
-};
-use partnerops_domain::terms::ProgramTerms;
 use std::sync::Arc;
 
+mod charts;
+mod earnings;
+mod fields;
 mod forms;
+mod frame;
 mod hosted;
 pub mod lambda;
-mod pages;
 mod partner;
+mod registrations;
 mod reports;
 mod session;
+mod slas;
 mod staff;
+mod state;
 pub mod view;
+mod viewer;
 
 pub use partner::referral_list;
-pub use session::SESSION_COOKIE;
+pub use state::{PortalState, PortalStore};
+pub use viewer::SESSION_COOKIE;
 
 /// Largest form body read, as for the JSON API.
 pub const MAX_BODY: usize = 64 * 1024;
 
 const STYLESHEET: &str = include_str!("../static/portal.css");
-
-/// What the portal's pages read and write: the people who sign in, the
-/// referrals and registrations they make and decide, the opportunities and
-/// timers they watch, the payout lines and exports, and the report tallies.
-pub trait PortalStore:
-    IntakeStore
-    + SubmissionStore
-    + Users
-    + SignIns
-    + RateLimits
-    + ReferralForms
-    + Partners
-    + Opportunities
-    + SlaTimers
-    + PayoutLines
-    + PayoutExports
-    + ReportTallies
-{
-}
-
-impl<T> PortalStore for T where
-    T: IntakeStore
-        + SubmissionStore
-        + Users
-        + SignIns
-        + RateLimits
-        + ReferralForms
-        + Partners
-        + Opportunities
-        + SlaTimers
-        + PayoutLines
-        + PayoutExports
-        + ReportTallies
-        + ?Sized
-{
-}
-
-#[derive(Clone)]
-pub struct PortalState {
-    pub store: Arc<dyn PortalStore>,
-    pub clock: Arc<dyn Clock>,
-    pub terms: Arc<ProgramTerms>,
-    /// The stack's public address for the sign-in links it sends.
-    pub base_url: Arc<str>,
-    /// Sends the sign-in emails (SES when deployed).
-    pub mailer: Arc<dyn Transport>,
-    /// Signed links into the exports bucket, for finance's downloads.
-    pub links: Arc<dyn DownloadLinks>,
-    /// `Secure` on the session cookie: everywhere but the dev stack's plain
-    /// http.
-    pub secure_cookies: bool,
-}
 
 /// Every (method, path) the portal serves, as template.yaml routes them.
 pub fn routes() -> Vec<(Method, &'static str)> {
@@ -138,7 +84,7 @@ pub fn router(state: PortalState) -> Router {
 
 /// The portal as its own function: unknown paths get the portal's 404 page.
 pub fn standalone_router(state: PortalState) -> Router {
-    finish(pages_router().fallback(pages::not_found), state)
+    finish(pages_router().fallback(frame::not_found), state)
 }
 
 fn finish(router: Router<PortalState>, state: PortalState) -> Router {
@@ -162,17 +108,17 @@ fn pages_router() -> Router<PortalState> {
         .route("/portal/referrals", get(partner::referrals).post(partner::create_referral))
         .route("/portal/referrals/new", get(partner::new_referral))
         .route("/portal/referrals/{id}", get(partner::referral))
-        .route("/portal/registrations", get(pages::registrations).post(partner::create_registration))
-        .route("/portal/registrations/new", get(partner::new_registration))
-        .route("/portal/registrations/{id}", get(pages::registration))
-        .route("/portal/registrations/{id}/withdraw", post(partner::withdraw))
-        .route("/portal/registrations/{id}/decision", post(staff::decide))
-        .route("/portal/slas", get(staff::slas))
+        .route("/portal/registrations", get(registrations::registrations).post(registrations::create_registration))
+        .route("/portal/registrations/new", get(registrations::new_registration))
+        .route("/portal/registrations/{id}", get(registrations::registration))
+        .route("/portal/registrations/{id}/withdraw", post(registrations::withdraw))
+        .route("/portal/registrations/{id}/decision", post(registrations::decide))
+        .route("/portal/slas", get(slas::slas))
         .route("/portal/reports", get(reports::reports))
         .route("/portal/exports", get(staff::exports))
         .route("/portal/exports/{period}/{file}", get(staff::export_file))
-        .route("/portal/earnings", get(partner::earnings))
-        .route("/portal/earnings.csv", get(partner::earnings_csv))
+        .route("/portal/earnings", get(earnings::earnings))
+        .route("/portal/earnings.csv", get(earnings::earnings_csv))
         .route("/forms/referral/{token}", get(hosted::form).post(hosted::submit))
 }
 

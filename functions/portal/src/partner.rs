@@ -1,15 +1,18 @@
 //! The partner's pages: home, referrals, registrations, earnings (SPEC §16).
 
-use crate::PortalState;
+use crate::fields::referral_fields;
 use crate::forms::FormData;
-use crate::pages::{
-    self, FormPage, Shell, forbidden, money, next_link, not_found_for, problem_page, status_filter, time_left, when,
+use crate::frame::{
+    FormPage, Shell, forbidden, money, next_link, not_found_for, partner_of, posted_form, problem_page, status_filter,
+    time_left, when,
 };
-use crate::session::Viewer;
-use crate::view::{Block, Cell, Field, Form, Layout, Page, Table, html};
+use crate::slas::sla_table;
+use crate::state::PortalState;
+use crate::view::{Block, Cell, Layout, Page, Table, html};
+use crate::viewer::Viewer;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use partnerops_api::Problem;
 use partnerops_app::referrals::Intake;
@@ -17,38 +20,10 @@ use partnerops_aws::store::{PageRequest, ReferralQuery, ReferralRecord, Registra
 use partnerops_domain::Timestamp;
 use partnerops_domain::auth::Role;
 use partnerops_domain::field::FieldError;
-use partnerops_domain::id::{ReferralId, RegistrationId};
-use partnerops_domain::partner::{Partner, PartnerId};
+use partnerops_domain::id::ReferralId;
 use partnerops_domain::referral::{ReferralStatus, ReferralSubmission};
-use partnerops_domain::registration::RegistrationSubmission;
-use partnerops_domain::sla::{SlaStatus, SlaView};
+use partnerops_domain::sla::SlaStatus;
 use std::collections::{BTreeMap, HashMap};
-
-/// The partner behind a partner viewer; staff get the 403 page.
-fn partner_of(viewer: &Viewer) -> Result<(&Partner, &PartnerId), Response> {
-    match (&viewer.partner, viewer.role()) {
-        (Some(partner), Role::Partner) => Ok((partner, &partner.id)),
-        _ => Err(forbidden(viewer)),
-    }
-}
-
-pub fn sla_table(slas: &[SlaView], now: Timestamp) -> Table {
-    let mut table =
-        Table::new("Each hand-off's deadline", vec!["SLA", "Due", "State"]).heading("SLAs").empty("No SLA timers.");
-    for sla in slas {
-        let (state, class) = match sla.status {
-            SlaStatus::Met => (format!("met {}", sla.met_at.map(when).unwrap_or_default()), "met"),
-            SlaStatus::Breached => ("missed".to_owned(), "overdue"),
-            SlaStatus::Open => time_left(sla.due_at, now),
-        };
-        table.rows.push(vec![
-            Cell::text(sla.kind.as_str().replace('_', " ")),
-            Cell::text(when(sla.due_at)),
-            Cell::text(state).class(class),
-        ]);
-    }
-    table
-}
 
 /// How many of `statuses` the list holds, newest `HOME_SAMPLE` looked at.
 const HOME_SAMPLE: u16 = 100;
@@ -109,7 +84,7 @@ pub async fn home(State(state): State<PortalState>, viewer: Viewer) -> Response 
         let (left, class) = time_left(due, now);
         open.rows.push(vec![item, Cell::text(kind), Cell::text(left).class(class)]);
     }
-    let earnings = match crate::staff::month_earnings(&state, partner_id, now).await {
+    let earnings = match crate::earnings::month_earnings(&state, partner_id, now).await {
         Ok(table) => table,
         Err(e) => return problem_page(Some(&viewer), &Problem::from(e)),
     };
@@ -181,30 +156,6 @@ pub fn referral_list(
     Page { layout, blocks }
 }
 
-const MOTIONS: &[(&str, &str)] = &[("referral", "Referral"), ("co_sell", "Co-sell")];
-const REGISTRATION_MOTIONS: &[(&str, &str)] = &[("resell", "Resell"), ("co_sell", "Co-sell"), ("referral", "Referral")];
-
-/// The referral form's fields (shared with the hosted form), filled from
-/// `form` when it is shown again.
-pub fn referral_fields(form: &FormData) -> Vec<Field> {
-    let mut fields = vec![
-        Field::input("company.name", "Company name", "text").required().autocomplete("organization"),
-        Field::input("company.domain", "Company website domain", "text").required().hint("For example example.com"),
-        Field::input("contact.name", "Contact name", "text").required(),
-        Field::input("contact.email", "Contact email", "email").required(),
-        Field::input("contact.title", "Contact job title", "text"),
-        Field::input("contact.phone", "Contact phone", "tel"),
-        Field::select("motion", "Motion", MOTIONS),
-        Field::textarea("notes", "Notes"),
-        Field::input("external_ref", "Your reference", "text").hint("Your own id for this referral, if any"),
-        Field::checkbox("consent", "The contact agreed to be referred").required(),
-    ];
-    for field in &mut fields {
-        field.value = form.raw(field.name).to_owned();
-    }
-    fields
-}
-
 const REFERRAL_FORM: FormPage<'static> = FormPage {
     title: "Refer a company",
     current: "/portal/referrals",
@@ -231,7 +182,7 @@ pub async fn create_referral(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match pages::posted_form(&viewer, &headers, &body) {
+    let form = match posted_form(&viewer, &headers, &body) {
         Ok(form) => form,
         Err(page) => return page,
     };
@@ -292,131 +243,6 @@ pub async fn referral(State(state): State<PortalState>, viewer: Viewer, Path(id)
     }
     let title = format!("Referral: {}", r.company.name);
     html(StatusCode::OK, Page { layout: Shell::for_viewer(&viewer, &title, "/portal/referrals"), blocks })
-}
-
-fn registration_fields(form: &FormData) -> Vec<Field> {
-    let mut fields = vec![
-        Field::input("customer.name", "Customer name", "text").required(),
-        Field::input("customer.domain", "Customer website domain", "text").required().hint("For example example.com"),
-        Field::select("motion", "Motion", REGISTRATION_MOTIONS),
-        Field::input("estimated_value.amount", "Estimated value", "text")
-            .required()
-            .hint("A decimal amount, such as 12000.00"),
-        Field::input("estimated_value.currency", "Currency", "text").required().hint("ISO 4217 code, such as USD"),
-        Field::input("products", "Products", "text").required().hint("Separate products with commas"),
-        Field::input("expected_close_date", "Expected close date", "date").required().hint("YYYY-MM-DD"),
-        Field::textarea("notes", "Notes"),
-    ];
-    for field in &mut fields {
-        field.value = form.raw(field.name).to_owned();
-    }
-    if fields[4].value.is_empty() {
-        fields[4].value = "USD".into();
-    }
-    fields
-}
-
-const REGISTRATION_FORM: FormPage<'static> = FormPage {
-    title: "Register a deal",
-    current: "/portal/registrations",
-    action: "/portal/registrations",
-    submit: "Submit registration",
-};
-
-fn registration_form_page(viewer: &Viewer, status: StatusCode, form: &FormData, errors: &[FieldError]) -> Response {
-    REGISTRATION_FORM.render(viewer, status, registration_fields(form), errors)
-}
-
-pub async fn new_registration(viewer: Viewer) -> Response {
-    if partner_of(&viewer).is_err() {
-        return forbidden(&viewer);
-    }
-    registration_form_page(&viewer, StatusCode::OK, &FormData::default(), &[])
-}
-
-pub async fn create_registration(
-    State(state): State<PortalState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = match pages::posted_form(&viewer, &headers, &body) {
-        Ok(form) => form,
-        Err(page) => return page,
-    };
-    let Ok((partner, _)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    let today = state.clock.now().as_datetime().date_naive();
-    let submission = match RegistrationSubmission::parse(form.registration(), today) {
-        Ok(s) => s,
-        Err(errors) => {
-            return registration_form_page(&viewer, StatusCode::UNPROCESSABLE_ENTITY, &form, errors.as_slice());
-        }
-    };
-    match partnerops_app::registrations::submit(&*state.store, &*state.clock, &state.terms, partner, &submission).await
-    {
-        Ok(submitted) => {
-            Redirect::to(&format!("/portal/registrations/{}", submitted.record.registration.id)).into_response()
-        }
-        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
-    }
-}
-
-pub fn withdraw_form(viewer: &Viewer, id: &RegistrationId) -> Block {
-    Block::Form(Form {
-        heading: "Withdraw".into(),
-        action: format!("/portal/registrations/{id}/withdraw"),
-        csrf: Some(viewer.csrf()),
-        fields: Vec::new(),
-        submit: "Withdraw this registration",
-    })
-}
-
-pub async fn withdraw(
-    State(state): State<PortalState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(page) = pages::posted_form(&viewer, &headers, &body) {
-        return page;
-    }
-    let Ok((_, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    let Some(id) = RegistrationId::parse(&id) else { return not_found_for(&viewer) };
-    match partnerops_app::registrations::withdraw(&*state.store, &*state.clock, &state.terms, partner_id, &id).await {
-        Ok(_) => Redirect::to(&format!("/portal/registrations/{id}")).into_response(),
-        Err(refused) => problem_page(Some(&viewer), &Problem::from(refused)),
-    }
-}
-
-pub async fn earnings(State(state): State<PortalState>, viewer: Viewer) -> Response {
-    let Ok((_, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    match crate::staff::earnings_tables(&state, partner_id).await {
-        Ok(mut blocks) => {
-            blocks.insert(
-                0,
-                Block::Links("Download", vec![crate::view::Link::new("/portal/earnings.csv", "Download as CSV")]),
-            );
-            html(StatusCode::OK, Page { layout: Shell::for_viewer(&viewer, "Earnings", "/portal/earnings"), blocks })
-        }
-        Err(e) => problem_page(Some(&viewer), &Problem::from(e)),
-    }
-}
-
-pub async fn earnings_csv(State(state): State<PortalState>, viewer: Viewer) -> Response {
-    let Ok((_, partner_id)) = partner_of(&viewer) else { return forbidden(&viewer) };
-    match crate::staff::earnings_csv(&state, partner_id).await {
-        Ok(body) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-                (header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"earnings.csv\"")),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(e) => problem_page(Some(&viewer), &Problem::from(e)),
-    }
 }
 
 #[cfg(test)]

@@ -1,104 +1,31 @@
 //! Sign-in by one-time email link, the session cookie, sign-out, and the
 //! `Viewer` every signed-in page starts from (SPEC §15).
 
-use crate::PortalState;
 use crate::forms::FormData;
-use crate::pages::{self, Shell};
+use crate::frame::{Shell, posted_form, problem_page, unsupported_media_type};
+use crate::state::PortalState;
 use crate::view::{Block, Field, Form, Page, attach_errors, html};
+use crate::viewer::{Viewer, session_cookie, viewer};
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Duration;
 use partnerops_api::Problem;
 use partnerops_api::base_url::RequestDomain;
-use partnerops_domain::auth::Role;
 use partnerops_domain::field::FieldError;
 use partnerops_domain::notify::{Channel, Notification};
-use partnerops_domain::partner::{Partner, parse_email};
-use partnerops_domain::people::{LINK_MINUTES, LINKS_PER_HOUR, Secret, Session, User, csrf_matches, csrf_token};
-
-pub const SESSION_COOKIE: &str = "po_session";
+use partnerops_domain::partner::parse_email;
+use partnerops_domain::people::{LINK_MINUTES, LINKS_PER_HOUR, Secret, Session};
 
 const SENT: &str = "If that address has an account, a sign-in link is on its way. It works once, for 15 minutes.";
-
-/// The signed-in person behind a request: an active user, and for a partner
-/// user its partner, not suspended. Read afresh on every request, so a
-/// disabled user or a suspended partner is signed out at once.
-pub struct Viewer {
-    pub user: User,
-    pub partner: Option<Partner>,
-    secret: String,
-}
-
-impl Viewer {
-    pub fn csrf(&self) -> String {
-        csrf_token(&self.secret)
-    }
-
-    pub fn csrf_ok(&self, form: &FormData) -> bool {
-        csrf_matches(&self.secret, form.raw("csrf"))
-    }
-
-    pub fn role(&self) -> Role {
-        self.user.role
-    }
-
-    pub fn is(&self, roles: &[Role]) -> bool {
-        roles.contains(&self.user.role)
-    }
-}
-
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
-}
-
-fn session_cookie(state: &PortalState, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("po_session=; Max-Age=0; Path=/"))
-}
 
 /// Sends the browser to the sign-in page and drops its cookie.
 fn to_sign_in(state: &PortalState) -> Response {
     let mut response = Redirect::to("/portal/sign-in").into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(state, "", 0));
     response
-}
-
-async fn viewer(state: &PortalState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
-    let Some(secret) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
-    let Some(hash) = Secret::presented(secret) else { return Ok(None) };
-    let store = &state.store;
-    let now = state.clock.now();
-    let Some(session) = store.session(&hash, now).await? else { return Ok(None) };
-    let user = match store.user(&session.user_id).await? {
-        Some(user) if user.is_active() => user,
-        _ => {
-            store.end_session(&hash).await?;
-            return Ok(None);
-        }
-    };
-    let partner = match (&user.role, &user.partner_id) {
-        (Role::Partner, Some(id)) => match store.partner(id).await? {
-            Some(partner) if !partner.is_suspended() => Some(partner),
-            _ => {
-                store.end_session(&hash).await?;
-                return Ok(None);
-            }
-        },
-        (Role::Partner, None) => return Ok(None),
-        _ => None,
-    };
-    Ok(Some(Viewer { user, partner, secret: secret.to_owned() }))
 }
 
 impl FromRequestParts<PortalState> for Viewer {
@@ -108,7 +35,7 @@ impl FromRequestParts<PortalState> for Viewer {
         match viewer(state, &parts.headers).await {
             Ok(Some(viewer)) => Ok(viewer),
             Ok(None) => Err(to_sign_in(state)),
-            Err(problem) => Err(pages::problem_page(None, &problem)),
+            Err(problem) => Err(problem_page(None, &problem)),
         }
     }
 }
@@ -155,7 +82,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Ok(form) = FormData::parse(&headers, &body) else { return pages::unsupported_media_type(None) };
+    let Ok(form) = FormData::parse(&headers, &body) else { return unsupported_media_type(None) };
     let raw = form.raw("email").trim().to_owned();
     let email = match parse_email(&raw) {
         Ok(email) => email.to_lowercase(),
@@ -165,7 +92,7 @@ pub async fn sign_in(
         }
     };
     if let Err(problem) = send_link(&state, &domain.base_url(&state.base_url), &email).await {
-        return pages::problem_page(None, &problem);
+        return problem_page(None, &problem);
     }
     sign_in_form(StatusCode::OK, Some(SENT), "", &[])
 }
@@ -227,17 +154,17 @@ pub async fn authenticate(State(state): State<PortalState>, Path(token): Path<St
     let link = match store.use_sign_in_link(&hash, now).await {
         Ok(Some(link)) => link,
         Ok(None) => return invalid(),
-        Err(e) => return pages::problem_page(None, &Problem::from(e)),
+        Err(e) => return problem_page(None, &Problem::from(e)),
     };
     match store.user(&link.user_id).await {
         Ok(Some(user)) if user.is_active() => {}
         Ok(_) => return invalid(),
-        Err(e) => return pages::problem_page(None, &Problem::from(e)),
+        Err(e) => return problem_page(None, &Problem::from(e)),
     }
     let secret = Secret::generate(rand::random());
     let session = Session::new(secret.hash.clone(), link.user_id.clone(), now);
     if let Err(e) = store.put_session(&session).await {
-        return pages::problem_page(None, &Problem::from(e));
+        return problem_page(None, &Problem::from(e));
     }
     tracing::info!(user_id = %link.user_id, "signed in");
     let max_age = session.expires_at.since(now).num_seconds();
@@ -247,27 +174,14 @@ pub async fn authenticate(State(state): State<PortalState>, Path(token): Path<St
 }
 
 pub async fn sign_out(State(state): State<PortalState>, viewer: Viewer, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(page) = pages::posted_form(&viewer, &headers, &body) {
+    if let Err(page) = posted_form(&viewer, &headers, &body) {
         return page;
     }
     if let Some(hash) = Secret::presented(&viewer.secret)
         && let Err(e) = state.store.end_session(&hash).await
     {
-        return pages::problem_page(Some(&viewer), &Problem::from(e));
+        return problem_page(Some(&viewer), &Problem::from(e));
     }
     tracing::info!(user_id = %viewer.user.id, "signed out");
     to_sign_in(&state)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_session_cookie_is_found_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; po_session=abc ; b=2"));
-        assert_eq!(cookie_value(&headers, SESSION_COOKIE), Some("abc"));
-        assert_eq!(cookie_value(&headers, "po"), None);
-    }
 }

@@ -40,14 +40,14 @@ use partnerops_aws::slack::SlackApp;
 use partnerops_aws::{Clock, DynamoStore};
 use partnerops_domain::auth::{NewApiKey, Role};
 use partnerops_domain::terms::ProgramTerms;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
 
-pub use crate::tick::{RelayStalled, Shared};
+pub use crate::notify::SentNotification;
+pub use crate::tick::{RelayStalled, Shared, TickSummary};
 pub use crate::triggers::{api_route_specs, check_runners, code_triggers};
 
 pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
@@ -130,17 +130,6 @@ fn app_mode_terms(mut terms: ProgramTerms) -> ProgramTerms {
         terms.slack.decisions_channel = "CDEVDECISIONS".into();
     }
     terms
-}
-
-/// A notification the stack sent (`GET /_dev/outbox`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SentNotification {
-    pub channel: String,
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub event_id: String,
-    pub sent_at: String,
 }
 
 /// A running local stack. Dropping it stops the server (and moto, if this

@@ -2,14 +2,25 @@
 //! transports (Slack when `SLACK_WEBHOOK_URL` is set, SES on moto), each send
 //! also recorded for `GET /_dev/outbox`.
 
-use crate::SentNotification;
 use crate::queues::QueueConsumer;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use notifier::{Notifier, SendError, Transport};
 use partnerops_aws::Clock;
 use partnerops_domain::notify::Notification;
+use serde::Serialize;
 use std::sync::{Arc, Mutex};
+
+/// A notification the stack sent (`GET /_dev/outbox`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SentNotification {
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub event_id: String,
+    pub sent_at: String,
+}
 
 pub type SentLog = Arc<Mutex<Vec<SentNotification>>>;
 

@@ -1,7 +1,7 @@
 //! Dev-only routes (`/_dev/*`): never part of a Lambda or the template.
 
 use crate::stream::RelayHealth;
-use crate::{RelayStalled, Shared};
+use crate::tick::{RelayStalled, Shared};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -69,28 +69,6 @@ async fn move_clock(State(shared): State<Arc<Shared>>, ApiJson(body): ApiJson<Cl
     };
     tracing::info!(now = %now, "dev clock moved");
     Ok(Json(ClockBody { now, frozen: true }).into_response())
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct TickSummary {
-    pub now: Option<Timestamp>,
-    pub schedules_run: Vec<String>,
-    pub sla_signals: usize,
-    pub sla_items_read: usize,
-    pub expiring_notices: usize,
-    pub registrations_expired: usize,
-    pub events_published: usize,
-    pub events_failed: usize,
-    pub messages_processed: usize,
-    /// Messages a consumer asked to see again (a retry).
-    pub messages_retried: usize,
-    pub notifications_sent: usize,
-    /// Webhook attempts the retry sweep made (first attempts happen as
-    /// events are consumed).
-    pub webhook_attempts: usize,
-    /// Drains in this tick that found the stream not showing a fresh write
-    /// (each is also logged as an error); 0 on a healthy stack.
-    pub relay_stalls: u64,
 }
 
 async fn tick(State(shared): State<Arc<Shared>>) -> Result<Response, Problem> {

@@ -5,14 +5,37 @@
 use crate::clock::DevClock;
 use crate::notify::SentLog;
 use crate::queues::QueueDrain;
-use crate::routes::TickSummary;
 use crate::schedule::{cron_due, rate_of, schedule_due};
 use crate::stream::{RelayHealth, StreamRelay};
 use partnerops_app::exports::Exports;
 use partnerops_aws::{Clock, DynamoStore};
+use partnerops_domain::Timestamp;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
+
+#[derive(Debug, Default, Serialize)]
+pub struct TickSummary {
+    pub now: Option<Timestamp>,
+    pub schedules_run: Vec<String>,
+    pub sla_signals: usize,
+    pub sla_items_read: usize,
+    pub expiring_notices: usize,
+    pub registrations_expired: usize,
+    pub events_published: usize,
+    pub events_failed: usize,
+    pub messages_processed: usize,
+    /// Messages a consumer asked to see again (a retry).
+    pub messages_retried: usize,
+    pub notifications_sent: usize,
+    /// Webhook attempts the retry sweep made (first attempts happen as
+    /// events are consumed).
+    pub webhook_attempts: usize,
+    /// Drains in this tick that found the stream not showing a fresh write
+    /// (each is also logged as an error); 0 on a healthy stack.
+    pub relay_stalls: u64,
+}
 
 /// State the dev routes share with the background tasks.
 pub struct Shared {

@@ -4,7 +4,7 @@
 //! response stops at 6 MB and an export file does not; and a function that
 //! only links needs no S3 client.
 
-use crate::objects::ObjectError;
+use crate::objects::{MemoryObjects, ObjectError};
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
@@ -117,6 +117,18 @@ impl DownloadLinks for S3Links {
             .await
             .map_err(|e| ObjectError::new(format!("AWS credentials for a download link: {e}")))?;
         signed_get_url(&credentials, &self.region, &self.base, key, filename, content_type, SystemTime::now())
+    }
+}
+
+/// Links into the memory bucket: `memory:///<key>` with the same
+/// attachment query a signed link carries, for tests of the pages that link.
+#[async_trait]
+impl DownloadLinks for MemoryObjects {
+    async fn download_url(&self, key: &str, filename: &str, content_type: &str) -> Result<String, ObjectError> {
+        if self.object(key).is_none() {
+            return Err(ObjectError::new(format!("no object {key}")));
+        }
+        Ok(format!("memory:///{key}?filename={filename}&content-type={content_type}"))
     }
 }
 

@@ -321,18 +321,6 @@ impl Objects for MemoryObjects {
     }
 }
 
-/// Links into the memory bucket: `memory:///<key>` with the same
-/// attachment query a signed link carries, for tests of the pages that link.
-#[async_trait]
-impl crate::links::DownloadLinks for MemoryObjects {
-    async fn download_url(&self, key: &str, filename: &str, content_type: &str) -> Result<String, ObjectError> {
-        if self.object(key).is_none() {
-            return Err(ObjectError::new(format!("no object {key}")));
-        }
-        Ok(format!("memory:///{key}?filename={filename}&content-type={content_type}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

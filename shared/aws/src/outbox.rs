@@ -2,32 +2,16 @@
 //! transaction as the state change that caused them, and `outbox-relay`
 //! publishes them from the table's stream to EventBridge.
 
-use crate::store::OUTBOX_RETENTION_DAYS;
-pub use crate::store::items::OutboxItem;
 use crate::store::items::{OUTBOX_SK, outbox_pk};
+pub use crate::store::items::{OutboxItem, outbox_item};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use chrono::Duration;
 use partnerops_domain::Timestamp;
-use partnerops_domain::event::{DomainEvent, EVENT_SOURCE};
+use partnerops_domain::event::EVENT_SOURCE;
 
 /// EventBridge accepts at most ten entries per `PutEvents` call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
-
-pub fn outbox_item(event: &DomainEvent) -> OutboxItem {
-    OutboxItem {
-        pk: outbox_pk(event.event_id.as_str()),
-        sk: OUTBOX_SK.into(),
-        entity: "outbox".into(),
-        event_id: event.event_id.to_string(),
-        detail_type: event.detail_type().into(),
-        detail: event.detail().to_string(),
-        occurred_at: event.occurred_at,
-        published_at: None,
-        ttl: event.occurred_at.plus(Duration::days(OUTBOX_RETENTION_DAYS)).unix_seconds(),
-    }
-}
 
 /// One event ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]

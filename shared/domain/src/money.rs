@@ -193,6 +193,21 @@ pub fn parse_money(field: &str, draft: Option<MoneyDraft>, errors: &mut FieldErr
     errors.check(&format!("{field}.amount"), Money::parse(&amount, currency?))
 }
 
+/// `numerator / denominator` rounded half to even (0 for a `denominator`
+/// that is not positive): the one rounding of money and of every report
+/// rate and median.
+pub fn div_half_even(numerator: i128, denominator: i128) -> i128 {
+    if denominator <= 0 {
+        return 0;
+    }
+    let (q, r) = (numerator.div_euclid(denominator), numerator.rem_euclid(denominator));
+    match (2 * r).cmp(&denominator) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,7 @@ use crate::Timestamp;
 use crate::id::RegistrationId;
 use crate::money::Money;
 use crate::partner::{Motion, PartnerId};
-use crate::prospect::Company;
-use crate::prospect::ProspectKey;
+use crate::prospect::{Company, ProspectKey};
 pub use crate::status::RegistrationStatus;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -48,18 +47,6 @@ pub struct Registration {
     pub updated_at: Timestamp,
 }
 
-impl Registration {
-    /// The registration as `change` leaves it.
-    pub fn apply(&mut self, change: &StatusChange) {
-        self.status = change.to;
-        self.reason = change.reason.clone();
-        self.decided_by = change.decided_by.clone();
-        self.decided_at = change.decided_at;
-        self.protected_until = change.protected_until;
-        self.updated_at = change.audit.at;
-    }
-}
-
 /// One status change, as kept in the registration's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -92,11 +79,19 @@ mod decision;
 mod expiry;
 mod queue;
 mod submission;
+mod watch;
 
-pub use decision::*;
-pub use expiry::*;
-pub use queue::*;
-pub use submission::*;
+pub use decision::{Decision, DecisionDraft, Verdict, decide_registration, withdraw_registration};
+pub use expiry::{ExpiryStep, expire_registration, sweep_expiry};
+pub use queue::{
+    ApprovedHolder, ChangeRefused, CustomerStanding, QueueChange, QueueEntry, QueueWrite, RegistrationQueue,
+    StatusChange,
+};
+pub use submission::{
+    Recorded, RegistrationDraft, RegistrationSubmission, SubmissionIds, SubmissionOutcome, SubmissionRefusal,
+    decide_submission, decision_timer, is_certified, protection_days,
+};
+pub use watch::ExpiryWatch;
 
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,8 @@
 //! Notification deliveries: a claim with a lease before a send, a record after it.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{from_item, key, s, to_item, unexpected};
+use crate::store::items::{DeliveryItem, delivery_pk, delivery_sk};
+use crate::{DynamoStore, StoreError};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -11,6 +10,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::Duration;
 use partnerops_domain::Timestamp;
+use std::collections::HashMap;
 
 /// The outcome of claiming a notification delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,38 +118,9 @@ impl NotificationDeliveries for DynamoStore {
     }
 }
 
-#[async_trait]
-impl NotificationDeliveries for MemoryStore {
-    async fn claim_delivery(
-        &self,
-        event_id: &str,
-        delivery: &str,
-        now: Timestamp,
-    ) -> Result<DeliveryClaim, StoreError> {
-        let mut state = self.state();
-        let key = (event_id.to_owned(), delivery.to_owned());
-        match state.deliveries.get(&key) {
-            Some(None) => Ok(DeliveryClaim::Sent),
-            Some(Some(until)) if *until > now.unix_seconds() => Ok(DeliveryClaim::InFlight),
-            _ => {
-                let until = now.plus(Duration::seconds(DELIVERY_LEASE_SECONDS)).unix_seconds();
-                state.deliveries.insert(key, Some(until));
-                Ok(DeliveryClaim::Claimed)
-            }
-        }
-    }
-
-    async fn delivery_sent(&self, event_id: &str, delivery: &str, _now: Timestamp) -> Result<(), StoreError> {
-        self.state().deliveries.insert((event_id.to_owned(), delivery.to_owned()), None);
-        Ok(())
-    }
-
-    async fn release_delivery(&self, event_id: &str, delivery: &str) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let key = (event_id.to_owned(), delivery.to_owned());
-        if matches!(state.deliveries.get(&key), Some(Some(_))) {
-            state.deliveries.remove(&key);
-        }
-        Ok(())
-    }
+/// The in-memory twin's delivery claims: (event, delivery) → `None` once
+/// sent, else the claim's lease end.
+#[derive(Default)]
+pub(super) struct ClaimState {
+    pub(super) claims: HashMap<(String, String), Option<i64>>,
 }

@@ -1,7 +1,8 @@
 //! The store on one DynamoDB table.
 
-use super::items::*;
-use super::*;
+use crate::StoreError;
+use crate::store::items::{GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK, SlaTimerItem, subject_pk};
+use crate::store::{Page, PageRequest};
 use anyhow::anyhow;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

@@ -1,9 +1,8 @@
 //! Idempotency-Key records: a lease while a request runs, its response after.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{from_item, key, s, to_item, unexpected};
+use crate::store::items::{IDEMPOTENCY_SK, idempotency_pk};
+use crate::{DynamoStore, StoreError};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -12,6 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use chrono::Duration;
 use partnerops_domain::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A response kept for an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,42 +142,28 @@ impl Idempotency for DynamoStore {
     }
 }
 
-#[async_trait]
-impl Idempotency for MemoryStore {
-    async fn idempotency_begin(&self, key: &IdempotencyKey, now: Timestamp) -> Result<IdempotencyBegin, StoreError> {
-        let mut state = self.state();
-        // An in-progress record lasts as long as its lease; a completed one 24 h.
-        let expires = now.plus(Duration::seconds(IDEMPOTENCY_LEASE_SECONDS)).unix_seconds();
-        match state.idempotency.get(&key.record_key) {
-            Some((hash, response, ttl)) if *ttl > now.unix_seconds() => {
-                Ok(match (hash == &key.request_hash, response) {
-                    (false, _) => IdempotencyBegin::Mismatch,
-                    (true, Some(r)) => IdempotencyBegin::Completed(r.clone()),
-                    (true, None) => IdempotencyBegin::InProgress,
-                })
-            }
-            _ => {
-                state.idempotency.insert(key.record_key.clone(), (key.request_hash.clone(), None, expires));
-                Ok(IdempotencyBegin::Started)
-            }
-        }
-    }
+/// The in-memory twin's idempotency records: key → (request hash, the
+/// response once complete, expiry).
+#[derive(Default)]
+pub(super) struct IdempotencyState {
+    pub(super) records: HashMap<String, (String, Option<StoredResponse>, i64)>,
+}
 
-    async fn idempotency_complete(
-        &self,
-        key: &IdempotencyKey,
-        response: &StoredResponse,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let expires = now.plus(Duration::hours(IDEMPOTENCY_HOURS)).unix_seconds();
-        self.state()
-            .idempotency
-            .insert(key.record_key.clone(), (key.request_hash.clone(), Some(response.clone()), expires));
-        Ok(())
-    }
-
-    async fn idempotency_abandon(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        self.state().idempotency.remove(&key.record_key);
-        Ok(())
-    }
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub entity: String,
+    pub request_hash: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<StoredResponse>,
+    /// While in progress: until when (epoch seconds) the running request holds the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<i64>,
+    /// DynamoDB TTL (epoch seconds); expiry is also checked on read, since
+    /// TTL deletion lags.
+    pub ttl: i64,
 }

@@ -1,16 +1,16 @@
 //! The single-table layout: key builders and item shapes. docs/data-model.md
 //! lists every item type with its keys and access patterns.
 
+use chrono::Duration;
 use partnerops_domain::Timestamp;
 use partnerops_domain::crm::Opportunity;
+use partnerops_domain::event::DomainEvent;
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{Referral, ReferralClaim};
 use partnerops_domain::registration::{AuditEntry, ExpiryWatch, Registration, RegistrationQueue};
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use serde::{Deserialize, Serialize};
-
-use super::{ApiKeyRecord, DUE_INDEX_SHARDS, StoredResponse};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -131,14 +131,8 @@ pub struct Keyed<T> {
 }
 
 impl<T> Keyed<T> {
-    fn new(pk: String, sk: impl Into<String>, entity: &str, value: T) -> Self {
+    pub(super) fn new(pk: String, sk: impl Into<String>, entity: &str, value: T) -> Self {
         Self { pk, sk: sk.into(), entity: entity.to_owned(), value }
-    }
-}
-
-impl Keyed<ApiKeyRecord> {
-    pub fn api_key(record: ApiKeyRecord) -> Self {
-        Self::new(api_key_pk(record.key_id.as_str()), API_KEY_SK, "api_key", record)
     }
 }
 
@@ -405,25 +399,6 @@ pub struct OutboxItem {
     pub ttl: i64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct IdempotencyItem {
-    #[serde(rename = "PK")]
-    pub pk: String,
-    #[serde(rename = "SK")]
-    pub sk: String,
-    pub entity: String,
-    pub request_hash: String,
-    pub state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response: Option<StoredResponse>,
-    /// While in progress: until when (epoch seconds) the running request holds the key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locked_until: Option<i64>,
-    /// DynamoDB TTL (epoch seconds); expiry is also checked on read, since
-    /// TTL deletion lags.
-    pub ttl: i64,
-}
-
 /// One notification delivery, (event, channel, recipient): claimed before
 /// the send, marked sent after it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -441,4 +416,28 @@ pub struct DeliveryItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<Timestamp>,
     pub ttl: i64,
+}
+
+/// Number of partitions the SLA due-time index is spread over.
+pub const DUE_INDEX_SHARDS: u32 = 8;
+
+/// DynamoDB's limit on the items of one TransactWriteItems; both twins split
+/// a registration cascade at it the same way.
+pub(crate) const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// How long a published outbox item stays in the table.
+pub const OUTBOX_RETENTION_DAYS: i64 = 7;
+
+pub fn outbox_item(event: &DomainEvent) -> OutboxItem {
+    OutboxItem {
+        pk: outbox_pk(event.event_id.as_str()),
+        sk: OUTBOX_SK.into(),
+        entity: "outbox".into(),
+        event_id: event.event_id.to_string(),
+        detail_type: event.detail_type().into(),
+        detail: event.detail().to_string(),
+        occurred_at: event.occurred_at,
+        published_at: None,
+        ttl: event.occurred_at.plus(Duration::days(OUTBOX_RETENTION_DAYS)).unix_seconds(),
+    }
 }

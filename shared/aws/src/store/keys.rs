@@ -1,9 +1,8 @@
 //! API keys: what a key grants, stored by its id; the key itself never is.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{key, s, to_item, unexpected};
+use crate::store::items::{API_KEY_SK, Keyed, api_key_pk};
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use partnerops_domain::Timestamp;
@@ -11,6 +10,7 @@ use partnerops_domain::auth::{KeyHash, Role};
 use partnerops_domain::id::KeyId;
 use partnerops_domain::partner::PartnerId;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// What an API key grants, as stored (the key itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,28 +72,14 @@ impl ApiKeys for DynamoStore {
     }
 }
 
-#[async_trait]
-impl ApiKeys for MemoryStore {
-    async fn api_key(&self, key_id: &KeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
-        Ok(self.state().api_keys.get(key_id).cloned())
-    }
+/// The in-memory twin's API keys.
+#[derive(Default)]
+pub(super) struct KeyState {
+    pub(super) records: HashMap<KeyId, ApiKeyRecord>,
+}
 
-    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if state.api_keys.contains_key(&record.key_id) {
-            return Err(StoreError::Conflict("the API key"));
-        }
-        state.api_keys.insert(record.key_id.clone(), record.clone());
-        Ok(())
-    }
-
-    async fn revoke_api_key(&self, key_id: &KeyId, at: Timestamp) -> Result<bool, StoreError> {
-        Ok(match self.state().api_keys.get_mut(key_id) {
-            Some(record) => {
-                record.revoked_at.get_or_insert(at);
-                true
-            }
-            None => false,
-        })
+impl Keyed<ApiKeyRecord> {
+    pub fn api_key(record: ApiKeyRecord) -> Self {
+        Self::new(api_key_pk(record.key_id.as_str()), API_KEY_SK, "api_key", record)
     }
 }

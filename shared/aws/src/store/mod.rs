@@ -10,12 +10,15 @@
 mod crm;
 mod deliveries;
 mod dynamo;
+mod error;
 mod idempotency;
 pub mod items;
 mod keys;
 mod memory;
+mod paging;
 mod partners;
-mod payouts;
+mod payout_exports;
+mod payout_lines;
 mod people;
 mod prospects;
 mod referrals;
@@ -28,19 +31,23 @@ mod webhooks;
 pub use crm::{Opportunities, OpportunityRecord};
 pub use deliveries::{DELIVERY_LEASE_SECONDS, DELIVERY_RETENTION_DAYS, DeliveryClaim, NotificationDeliveries};
 pub use dynamo::DynamoStore;
+pub use error::StoreError;
 pub use idempotency::{
     IDEMPOTENCY_HOURS, IDEMPOTENCY_LEASE_SECONDS, Idempotency, IdempotencyBegin, IdempotencyKey, StoredResponse,
 };
+pub use items::{DUE_INDEX_SHARDS, OUTBOX_RETENTION_DAYS};
 pub use keys::{ApiKeyRecord, ApiKeys};
 pub use memory::MemoryStore;
+pub use paging::{Page, PageRequest};
 pub use partners::Partners;
-pub use payouts::{ExportCursor, ExportRecord, ExportState, OPEN_SHARDS, PayoutExports, PayoutLines};
+pub use payout_exports::{ExportCursor, ExportRecord, ExportState, PayoutExports};
+pub use payout_lines::{OPEN_SHARDS, PayoutLines};
 pub use people::{RateLimits, ReferralForms, SignIns, Users};
 pub use prospects::Prospects;
 pub use referrals::{ReferralQuery, ReferralRecord, Referrals};
 pub use registrations::{RegistrationQuery, RegistrationRecord, Registrations};
 pub use reports::{DayTallies, ReportDays, ReportKind, ReportTallies, Tallies, pipeline_counts, sla_counts};
-pub use sla::{DUE_INDEX_SHARDS, DueTimers, SlaTimers};
+pub use sla::{DueTimers, SlaTimers};
 pub use slack::SlackMessages;
 pub use webhooks::{WEBHOOK_DELIVERY_RETENTION_DAYS, WEBHOOK_DUE_SHARDS, WebhookDeliveries, WebhookEndpoints};
 
@@ -101,36 +108,3 @@ impl<T> Store for T where
         + ?Sized
 {
 }
-
-/// DynamoDB's limit on the items of one TransactWriteItems; both twins split
-/// a registration cascade at it the same way.
-pub(crate) const MAX_TRANSACTION_ITEMS: usize = 100;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A conditional write lost to a concurrent one; re-read and decide again.
-    #[error("a concurrent write changed {0}")]
-    Conflict(&'static str),
-    #[error("cursor is not valid for this list")]
-    InvalidCursor,
-    /// The CRM event was applied already (it is delivered at least once).
-    #[error("the CRM event was applied already")]
-    AlreadyApplied,
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-#[derive(Debug, Clone)]
-pub struct PageRequest {
-    pub limit: u16,
-    pub cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// How long a published outbox item stays in the table.
-pub const OUTBOX_RETENTION_DAYS: i64 = 7;

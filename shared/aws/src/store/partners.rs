@@ -1,9 +1,8 @@
 //! Partners and their certifications.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{from_item, s, to_item};
+use crate::store::items::{CERT_SK_PREFIX, Keyed, PARTNER_SK, partner_pk};
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::partner::{Certification, Partner, PartnerId};
@@ -74,48 +73,9 @@ impl Partners for DynamoStore {
     }
 }
 
-#[async_trait]
-impl Partners for MemoryStore {
-    async fn partner(&self, id: &PartnerId) -> Result<Option<Partner>, StoreError> {
-        Ok(self.state().partners.get(id).cloned())
-    }
-
-    async fn create_partner(&self, partner: &Partner) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        if state.partners.contains_key(&partner.id) {
-            return Ok(false);
-        }
-        state.partners.insert(partner.id.clone(), partner.clone());
-        Ok(true)
-    }
-
-    async fn update_partner(&self, partner: &Partner, read_at: Timestamp) -> Result<(), StoreError> {
-        let mut state = self.state();
-        match state.partners.get_mut(&partner.id) {
-            Some(current) if current.updated_at == read_at => {
-                *current = partner.clone();
-                Ok(())
-            }
-            _ => Err(StoreError::Conflict("the partner")),
-        }
-    }
-
-    async fn certifications(&self, partner: &PartnerId) -> Result<Vec<Certification>, StoreError> {
-        Ok(self.state().certifications.get(partner).cloned().unwrap_or_default())
-    }
-
-    async fn add_certification(
-        &self,
-        certification: &Certification,
-        partner: &Partner,
-        read_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut state = self.state();
-        match state.partners.get_mut(&partner.id) {
-            Some(current) if current.updated_at == read_at => *current = partner.clone(),
-            _ => return Err(StoreError::Conflict("the partner")),
-        }
-        state.certifications.entry(certification.partner_id.clone()).or_default().push(certification.clone());
-        Ok(())
-    }
+/// The in-memory twin's partners and their certifications.
+#[derive(Default)]
+pub(super) struct PartnerState {
+    pub(super) records: HashMap<PartnerId, Partner>,
+    pub(super) certifications: HashMap<PartnerId, Vec<Certification>>,
 }

@@ -1,14 +1,16 @@
 //! What is known about a prospect: the existing-customer mark, its referral claim and its registration queue.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{from_item, key, key_of, to_item};
+use crate::store::items::{
+    CUSTOMER_SK, CustomerItem, Keyed, REFERRAL_CLAIM_SK, REGISTRATION_CLAIM_SK, SK, prospect_pk,
+};
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::prospect::ProspectKey;
 use partnerops_domain::referral::{ProspectStanding, ReferralClaim, RegistrationProtection};
 use partnerops_domain::registration::{CustomerStanding, RegistrationQueue};
+use std::collections::HashSet;
 
 #[async_trait]
 pub trait Prospects: Send + Sync {
@@ -76,32 +78,8 @@ impl Prospects for DynamoStore {
     }
 }
 
-#[async_trait]
-impl Prospects for MemoryStore {
-    async fn mark_customers(&self, keys: &[ProspectKey], _at: Timestamp) -> Result<(), StoreError> {
-        self.state().customers.extend(keys.iter().cloned());
-        Ok(())
-    }
-
-    async fn prospect_standing(&self, key: &ProspectKey) -> Result<ProspectStanding, StoreError> {
-        let state = self.state();
-        Ok(ProspectStanding {
-            existing_customer: state.customers.contains(key),
-            referral_claim: state.referral_claims.get(key).cloned(),
-            registration: state.queues.get(key).and_then(|q| q.approved.as_ref()).map(|a| {
-                partnerops_domain::referral::RegistrationProtection {
-                    partner_id: a.partner_id.clone(),
-                    protected_until: a.protected_until,
-                }
-            }),
-        })
-    }
-
-    async fn customer_standing(&self, key: &ProspectKey) -> Result<CustomerStanding, StoreError> {
-        let state = self.state();
-        Ok(CustomerStanding {
-            existing_customer: state.customers.contains(key),
-            queue: state.queues.get(key).cloned().unwrap_or_default(),
-        })
-    }
+/// The in-memory twin's existing customers.
+#[derive(Default)]
+pub(super) struct ProspectState {
+    pub(super) customers: HashSet<ProspectKey>,
 }

@@ -1,17 +1,20 @@
 //! Referrals with their claim, timer and events.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
-use crate::outbox::outbox_item;
+use super::items::outbox_item;
+use crate::store::dynamo::{Partition, s, to_item};
+use crate::store::items::{
+    ALL_REFERRALS, Keyed, Listed, REFERRAL_SK, ReferralItem, SlaTimerItem, partner_referrals, referral_pk, timer_list,
+};
+use crate::store::{Page, PageRequest};
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use partnerops_domain::id::ReferralId;
 use partnerops_domain::partner::PartnerId;
-use partnerops_domain::referral::{AcceptedReferral, Referral, ReferralStatus, RejectedReferral};
+use partnerops_domain::prospect::ProspectKey;
+use partnerops_domain::referral::{AcceptedReferral, Referral, ReferralClaim, ReferralStatus, RejectedReferral};
 use partnerops_domain::sla::{SlaTimer, SlaView};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A referral with its SLA timers as the API shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,79 +104,11 @@ impl Referrals for DynamoStore {
     }
 }
 
-#[async_trait]
-impl Referrals for MemoryStore {
-    async fn record_accepted_referral(&self, accepted: &AcceptedReferral) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let current = state.referral_claims.get(&accepted.claim.prospect_key);
-        let unchanged = match (&accepted.replaces_claim, current) {
-            (None, None) => true,
-            (Some(old), Some(now)) => old.referral_id == now.referral_id,
-            _ => false,
-        };
-        if !unchanged {
-            return Err(StoreError::Conflict("the prospect's referral claim"));
-        }
-        if state.referrals.contains_key(&accepted.referral.id) {
-            return Err(StoreError::Conflict("the referral"));
-        }
-        state.referral_claims.insert(accepted.claim.prospect_key.clone(), accepted.claim.clone());
-        state
-            .partner_referrals
-            .entry(accepted.referral.partner_id.clone())
-            .or_default()
-            .insert(accepted.referral.id.clone());
-        state.referrals.insert(
-            accepted.referral.id.clone(),
-            ReferralRecord {
-                referral: accepted.referral.clone(),
-                slas: vec![accepted.timer.view()],
-                timers: vec![accepted.timer.clone()],
-            },
-        );
-        put_timer(&mut state, &accepted.timer);
-        state.outbox.push(outbox_item(&accepted.event));
-        Ok(())
-    }
-
-    async fn record_rejected_referral(&self, rejected: &RejectedReferral) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if state.referrals.contains_key(&rejected.referral.id) {
-            return Err(StoreError::Conflict("the referral"));
-        }
-        state
-            .partner_referrals
-            .entry(rejected.referral.partner_id.clone())
-            .or_default()
-            .insert(rejected.referral.id.clone());
-        state.referrals.insert(
-            rejected.referral.id.clone(),
-            ReferralRecord { referral: rejected.referral.clone(), slas: Vec::new(), timers: Vec::new() },
-        );
-        state.outbox.push(outbox_item(&rejected.event));
-        Ok(())
-    }
-
-    async fn referral(&self, id: &ReferralId) -> Result<Option<ReferralRecord>, StoreError> {
-        Ok(self.state().referrals.get(id).cloned())
-    }
-
-    async fn referrals(&self, query: &ReferralQuery, page: &PageRequest) -> Result<Page<ReferralRecord>, StoreError> {
-        let partition = query.partner_id.as_ref().map_or_else(|| "*".to_owned(), |p| p.to_string());
-        let after = match page_start(page, &partition)? {
-            Some(raw) => Some(ReferralId::parse(&raw).ok_or(StoreError::InvalidCursor)?),
-            None => None,
-        };
-        let mut state = self.state();
-        let State { referrals, partner_referrals, visited, .. } = &mut *state;
-        let index = match &query.partner_id {
-            Some(partner) => match partner_referrals.get(partner) {
-                Some(ids) => Some(ids),
-                None => return Ok(Page { items: Vec::new(), next_cursor: None }),
-            },
-            None => None,
-        };
-        let keep = |r: &ReferralRecord| query.status.is_none_or(|s| r.referral.status == s);
-        Ok(list_page(referrals, index, after, partition, keep, page, visited))
-    }
+/// The in-memory twin's referrals, their partners' index (GSI1) and the
+/// prospects' claims.
+#[derive(Default)]
+pub(super) struct ReferralState {
+    pub(super) records: BTreeMap<ReferralId, ReferralRecord>,
+    pub(super) by_partner: HashMap<PartnerId, BTreeSet<ReferralId>>,
+    pub(super) claims: HashMap<ProspectKey, ReferralClaim>,
 }

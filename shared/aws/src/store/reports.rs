@@ -8,9 +8,9 @@
 //! folded. A report over a range reads one month partition per month and,
 //! in it, one item per day and key: never the records themselves.
 
-use super::dynamo::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::{Item, from_item, key_of, n, query_counted, s, to_item};
+use crate::store::items::MAX_TRANSACTION_ITEMS;
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use partnerops_domain::money::Currency;
@@ -28,7 +28,7 @@ pub enum ReportKind {
 }
 
 impl ReportKind {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Sla => "sla",
             Self::Pipeline => "pipeline",
@@ -177,7 +177,7 @@ fn fact_tallies(fact: &Fact) -> BTreeMap<Slot, (ReportKind, Tallies)> {
 }
 
 /// Per aggregate item, `after − before`, without the zeros.
-fn changes(before: Option<&Fact>, after: &Fact) -> Vec<(String, String, Slot, Tallies)> {
+pub(super) fn changes(before: Option<&Fact>, after: &Fact) -> Vec<(String, String, Slot, Tallies)> {
     let mut out: BTreeMap<(String, String), (Slot, Tallies)> = BTreeMap::new();
     let mut fold = |fact: &Fact, sign: i64| {
         for (slot, (report, tallies)) in fact_tallies(fact) {
@@ -212,7 +212,7 @@ fn fact_pk(subject: &str) -> String {
 const FACT_SK_PREFIX: &str = "F#";
 
 /// The `YYYY-MM` partitions a range touches, first to last.
-fn months(range: &DayRange) -> Vec<String> {
+pub(super) fn months(range: &DayRange) -> Vec<String> {
     use chrono::Datelike;
     let mut out = Vec::new();
     let (mut y, mut m) = (range.from.year(), range.from.month());
@@ -223,7 +223,7 @@ fn months(range: &DayRange) -> Vec<String> {
     out
 }
 
-fn bounds(range: &DayRange) -> (String, String) {
+pub(super) fn bounds(range: &DayRange) -> (String, String) {
     (range.from.format("%Y-%m-%d").to_string(), format!("{}#~", range.to.format("%Y-%m-%d")))
 }
 
@@ -334,72 +334,8 @@ fn day_tallies(item: &Item) -> DayTallies {
 /// The memory twin's copy of the aggregate and fact items.
 #[derive(Default)]
 pub(super) struct ReportState {
-    facts: BTreeMap<(String, String), Fact>,
-    aggregates: BTreeMap<(String, String), (String, String, Tallies)>,
-}
-
-#[async_trait]
-impl ReportTallies for MemoryStore {
-    async fn report_facts(&self, subject: &str) -> Result<Vec<Fact>, StoreError> {
-        let mut state = self.state();
-        let facts: Vec<Fact> = state
-            .reports
-            .facts
-            .range((subject.to_owned(), String::new())..)
-            .take_while(|((s, _), _)| s == subject)
-            .map(|(_, f)| f.clone())
-            .collect();
-        state.visited += facts.len() as u64;
-        Ok(facts)
-    }
-
-    async fn replace_fact(&self, before: Option<&Fact>, after: &Fact) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let key = (after.subject.clone(), after.record.clone());
-        let stored = state.reports.facts.get(&key).map(|f| f.source_rev);
-        if stored != before.map(|b| b.source_rev) {
-            return Err(StoreError::Conflict("the report fact"));
-        }
-        let changes = changes(before, after);
-        if changes.len() + 1 > MAX_TRANSACTION_ITEMS {
-            return Err(StoreError::Unexpected(anyhow::anyhow!(
-                "a record's report change touches {} items, over one transaction's {MAX_TRANSACTION_ITEMS}",
-                changes.len() + 1
-            )));
-        }
-        for (pk, sk, (_, k, day), tallies) in changes {
-            let entry = state.reports.aggregates.entry((pk, sk)).or_insert_with(|| (day, k, Tallies::new()));
-            for (name, by) in tallies {
-                *entry.2.entry(name).or_default() += by;
-            }
-        }
-        state.reports.facts.insert(key, after.clone());
-        Ok(())
-    }
-
-    async fn report_days(
-        &self,
-        report: ReportKind,
-        grouping: &str,
-        range: &DayRange,
-    ) -> Result<ReportDays, StoreError> {
-        let (from, to) = bounds(range);
-        let mut state = self.state();
-        let mut out = ReportDays::default();
-        for month in months(range) {
-            let pk = format!("RPT#{}#{grouping}#{month}", report.as_str());
-            out.queries += 1;
-            for (_, (day, key, tallies)) in
-                state.reports.aggregates.range((pk.clone(), from.clone())..=(pk, to.clone()))
-            {
-                out.items_read += 1;
-                let tallies = tallies.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();
-                out.days.push(DayTallies { day: day.clone(), key: key.clone(), tallies });
-            }
-        }
-        state.visited += out.items_read as u64;
-        Ok(out)
-    }
+    pub(super) facts: BTreeMap<(String, String), Fact>,
+    pub(super) aggregates: BTreeMap<(String, String), (String, String, Tallies)>,
 }
 
 #[cfg(test)]

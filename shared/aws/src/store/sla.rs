@@ -1,17 +1,16 @@
 //! SLA timers as the sweep reads and writes them, and registration expiry watches.
 
-use super::dynamo::*;
-use super::items::*;
-use super::memory::*;
-use super::*;
-use crate::outbox::outbox_item;
+use super::items::outbox_item;
+use crate::store::DUE_INDEX_SHARDS;
+use crate::store::dynamo::{from_item, key_of, n, query_counted, s, to_item, to_value};
+use crate::store::items::{DUE_INDEX, ExpiryWatchItem, SlaTimerItem, subject_pk, subject_sk, timer_key};
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use partnerops_domain::Timestamp;
 use partnerops_domain::event::DomainEvent;
-use partnerops_domain::id::{ReferralId, RegistrationId};
 use partnerops_domain::registration::ExpiryWatch;
-use partnerops_domain::sla::{SlaSubject, SlaTimer};
-use std::collections::HashMap;
+use partnerops_domain::sla::SlaTimer;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What one sweep read from the due-time index.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +21,6 @@ pub struct DueTimers {
     pub items_read: usize,
     pub queries: usize,
 }
-
-/// Number of partitions the SLA due-time index is spread over.
-pub const DUE_INDEX_SHARDS: u32 = 8;
 
 #[async_trait]
 pub trait SlaTimers: Send + Sync {
@@ -123,72 +119,11 @@ impl SlaTimers for DynamoStore {
     }
 }
 
-#[async_trait]
-impl SlaTimers for MemoryStore {
-    async fn due_timers(&self, now: Timestamp) -> Result<DueTimers, StoreError> {
-        let mut state = self.state();
-        let timers: Vec<SlaTimer> = state
-            .due
-            .iter()
-            .take_while(|(at, _, _)| *at <= now)
-            .filter_map(|(_, subject, key)| state.timers.get(&(subject.clone(), key.clone())).cloned())
-            .collect();
-        let expiries: Vec<ExpiryWatch> = state
-            .watch_due
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .filter_map(|(_, id)| state.watches.get(id).cloned())
-            .collect();
-        state.visited += (timers.len() + expiries.len()) as u64;
-        Ok(DueTimers { items_read: timers.len() + expiries.len(), queries: 1, timers, expiries })
-    }
-
-    async fn record_sweep(
-        &self,
-        before: &SlaTimer,
-        after: &SlaTimer,
-        events: &[DomainEvent],
-    ) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let key = (after.subject.id().to_owned(), timer_key(after));
-        if state.timers.get(&key).map(|t| t.rev) != Some(before.rev) {
-            return Err(StoreError::Conflict("the SLA timer"));
-        }
-        let subject = after.subject.id();
-        let exists = match &after.subject {
-            SlaSubject::Referral(id) => ReferralId::parse(id).is_some_and(|id| state.referrals.contains_key(&id)),
-            SlaSubject::DealRegistration(id) => {
-                RegistrationId::parse(id).is_some_and(|id| state.registrations.contains_key(&id))
-            }
-            SlaSubject::Opportunity(_) => state.opportunities.contains_key(subject),
-        };
-        if !exists {
-            return Err(StoreError::Conflict("the timer's subject"));
-        }
-        // DynamoDB's `ADD rev :one` on the subject: an opportunity read before
-        // the sweep can no longer be written over it.
-        if let Some(opportunity) = state.opportunities.get_mut(subject)
-            && matches!(after.subject, SlaSubject::Opportunity(_))
-        {
-            opportunity.rev += 1;
-        }
-        put_timer(&mut state, after);
-        state.outbox.extend(events.iter().map(outbox_item));
-        Ok(())
-    }
-
-    async fn record_expiry_notice(
-        &self,
-        before: &ExpiryWatch,
-        after: &ExpiryWatch,
-        event: &DomainEvent,
-    ) -> Result<(), StoreError> {
-        let mut state = self.state();
-        if state.watches.get(&after.registration_id).map(|w| w.rev) != Some(before.rev) {
-            return Err(StoreError::Conflict("the expiry watch"));
-        }
-        put_watch(&mut state, after);
-        state.outbox.push(outbox_item(event));
-        Ok(())
-    }
+/// The in-memory twin's timers by (subject id, timer key), and the due-time
+/// index: timers the sweep still has to look at, by their next check, as
+/// DynamoDB's sparse DUE index holds them.
+#[derive(Default)]
+pub(super) struct TimerState {
+    pub(super) records: BTreeMap<(String, String), SlaTimer>,
+    pub(super) due: BTreeSet<(Timestamp, String, String)>,
 }

@@ -1,13 +1,13 @@
 //! Where each registration's decision message is in Slack (app mode), so
 //! later changes edit it.
 
-use super::dynamo::*;
-use super::memory::*;
-use super::*;
+use crate::store::dynamo::to_item;
+use crate::{DynamoStore, StoreError};
 use async_trait::async_trait;
 use partnerops_domain::id::RegistrationId;
 use partnerops_domain::slack::MessageRef;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 #[async_trait]
 pub trait SlackMessages: Send + Sync {
@@ -54,22 +54,8 @@ impl SlackMessages for DynamoStore {
     }
 }
 
-#[async_trait]
-impl SlackMessages for MemoryStore {
-    async fn keep_slack_message(
-        &self,
-        registration: &RegistrationId,
-        message: &MessageRef,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        if state.slack_messages.contains_key(registration) {
-            return Ok(false);
-        }
-        state.slack_messages.insert(registration.clone(), message.clone());
-        Ok(true)
-    }
-
-    async fn slack_message(&self, registration: &RegistrationId) -> Result<Option<MessageRef>, StoreError> {
-        Ok(self.state().slack_messages.get(registration).cloned())
-    }
+/// The in-memory twin's decision messages by registration.
+#[derive(Default)]
+pub(super) struct SlackState {
+    pub(super) messages: HashMap<RegistrationId, MessageRef>,
 }

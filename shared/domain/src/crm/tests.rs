@@ -1,6 +1,13 @@
 use super::*;
-use crate::id::Entropy;
-use crate::sla::SlaStatus;
+use crate::Timestamp;
+use crate::event::EventPayload;
+use crate::id::{Entropy, EventId, ReferralId};
+use crate::money::MoneyDraft;
+use crate::partner::{Motion, PartnerId};
+use crate::prospect::ProspectKey;
+use crate::sla::{SlaKind, SlaStatus, SlaSubject, SlaTimer};
+use crate::terms::{AttributionRole, ProgramTerms};
+use chrono::Duration;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()

@@ -67,7 +67,15 @@ fn closed(
 }
 
 const CLOSED_AT: &str = "2026-11-10T12:00:00Z";
+use crate::Timestamp;
+use crate::crm::Attribution;
+use crate::event::{DealClosed, DealRefunded};
+use crate::id::PayoutLineId;
+use crate::money::{Currency, Money};
+use crate::partner::{Motion, PartnerId, Tier};
+use crate::terms::{AttributionRole, ProgramTerms};
 use AttributionRole::{Influenced, Sourced};
+use std::collections::BTreeMap;
 
 /// docs/payouts.md's worked examples, row by row.
 #[test]
@@ -159,11 +167,11 @@ fn worked_examples() {
 
 #[test]
 fn the_formula_rounds_half_to_even_in_both_directions() {
-    assert_eq!(round_half_even(5, 2), 2);
-    assert_eq!(round_half_even(7, 2), 4);
-    assert_eq!(round_half_even(-5, 2), -2);
-    assert_eq!(round_half_even(-7, 2), -4);
-    assert_eq!(round_half_even(-6, 4), -2);
+    assert_eq!(crate::money::div_half_even(5, 2), 2);
+    assert_eq!(crate::money::div_half_even(7, 2), 4);
+    assert_eq!(crate::money::div_half_even(-5, 2), -2);
+    assert_eq!(crate::money::div_half_even(-7, 2), -4);
+    assert_eq!(crate::money::div_half_even(-6, 4), -2);
     assert_eq!(line_amount(i64::MAX, 10_000, 10_000, 100_000, i64::MAX, None), i64::MAX);
 }
 

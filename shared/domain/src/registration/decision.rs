@@ -1,12 +1,17 @@
 //! A channel manager's decision and a partner's withdrawal.
 
-use super::*;
+use super::queue::{ApprovedHolder, QueueChange, RegistrationQueue, StatusChange};
+use super::submission::protection_days;
+use super::watch::ExpiryWatch;
 use crate::Timestamp;
 use crate::event::{DealRegistrationDecided, DealRegistrationWithdrawn, DomainEvent, EventPayload};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::EventId;
 use crate::partner::Partner;
+use crate::registration::queue::{ChangeRefused, change, meet_decision_timer, promote};
+use crate::registration::{Registration, SYSTEM_ACTOR};
 use crate::sla::SlaTimer;
+use crate::status::RegistrationStatus;
 use crate::terms::ProgramTerms;
 use chrono::Duration;
 use serde::Deserialize;
@@ -56,16 +61,6 @@ impl Decision {
         let decision = verdict.map(|verdict| Decision { verdict, reason, protection_days });
         errors.finish(decision)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ChangeRefused {
-    #[error("the registration is not pending")]
-    AlreadyDecided,
-    #[error("another registration for this customer is earlier in the queue")]
-    NotLead,
-    #[error("only pending or approved registrations can be withdrawn")]
-    NotWithdrawable,
 }
 
 pub(crate) fn decided_event(registration: &Registration, c: &StatusChange, id: EventId, now: Timestamp) -> DomainEvent {

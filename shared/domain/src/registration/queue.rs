@@ -1,12 +1,14 @@
 //! A customer's queue of registrations and the changes one decision or withdrawal makes to it.
 
-use super::*;
+use super::watch::ExpiryWatch;
 use crate::Timestamp;
 use crate::event::DomainEvent;
 use crate::id::RegistrationId;
 use crate::partner::PartnerId;
 use crate::prospect::ProspectKey;
+use crate::registration::{AuditEntry, Registration};
 use crate::sla::{SlaKind, SlaSubject, SlaTimer};
+use crate::status::RegistrationStatus;
 use crate::terms::ProgramTerms;
 use serde::{Deserialize, Serialize};
 
@@ -159,4 +161,26 @@ pub(crate) fn promote(
         terms.sla.windows_hours.registration_decision,
     );
     Some((next.registration_id.clone(), timer))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeRefused {
+    #[error("the registration is not pending")]
+    AlreadyDecided,
+    #[error("another registration for this customer is earlier in the queue")]
+    NotLead,
+    #[error("only pending or approved registrations can be withdrawn")]
+    NotWithdrawable,
+}
+
+impl Registration {
+    /// The registration as `change` leaves it.
+    pub fn apply(&mut self, change: &StatusChange) {
+        self.status = change.to;
+        self.reason = change.reason.clone();
+        self.decided_by = change.decided_by.clone();
+        self.decided_at = change.decided_at;
+        self.protected_until = change.protected_until;
+        self.updated_at = change.audit.at;
+    }
 }

@@ -1,15 +1,17 @@
 //! Submission: a draft validated, then SPEC §6's checks in order, giving a pending or rejected registration and what it writes.
 
-use super::*;
+use super::queue::{ApprovedHolder, CustomerStanding, QueueEntry, QueueWrite, RegistrationQueue};
+use super::watch::ExpiryWatch;
 use crate::Timestamp;
 use crate::event::{DealRegistrationDecided, DealRegistrationSubmitted, DomainEvent, EventPayload};
 use crate::field::{FieldErrors, bounded_text};
 use crate::id::{EventId, RegistrationId};
 use crate::money::{Money, MoneyDraft, parse_money};
 use crate::partner::{Motion, Partner};
-use crate::prospect::ProspectKey;
-use crate::prospect::{Company, CompanyDraft};
+use crate::prospect::{Company, CompanyDraft, ProspectKey};
+use crate::registration::{AuditEntry, REQUIRED_CERTIFICATION, Registration, SYSTEM_ACTOR, audit};
 use crate::sla::{SlaKind, SlaSubject, SlaTimer};
+use crate::status::RegistrationStatus;
 use crate::terms::ProgramTerms;
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;

@@ -1,10 +1,13 @@
 use super::*;
-use crate::crm::Opportunity;
-use crate::money::Money;
+use crate::Timestamp;
+use crate::crm::{Attribution, Opportunity, OpportunityStatus};
+use crate::money::{Currency, Money, div_half_even};
 use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
-use crate::sla::{SlaKind, SlaSubject};
+use crate::sla::{SlaKind, SlaSubject, SlaTimer};
+use crate::terms::AttributionRole;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()

@@ -1,11 +1,16 @@
 use super::*;
-use crate::event::{DealClosed, DealLost, DealRegistrationDecided, PayoutExportReady, ReferralReceived};
-use crate::id::{ExportId, ReferralId, RegistrationId};
-use crate::money::Currency;
-use crate::partner::Motion;
+use crate::Timestamp;
+use crate::event::{
+    DealClosed, DealLost, DealRegistrationDecided, DomainEvent, EventPayload, PayoutExportReady, ReferralReceived,
+};
+use crate::id::{Entropy, EventId, ExportId, ReferralId, RegistrationId};
+use crate::money::{Currency, Money};
+use crate::partner::{Motion, PartnerId};
 use crate::prospect::ProspectKey;
 use crate::status::RegistrationStatus;
+use chrono::Duration;
 use proptest::prelude::*;
+use std::net::{IpAddr, Ipv4Addr};
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).unwrap()
