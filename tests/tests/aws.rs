@@ -12,8 +12,8 @@ use partnerops_api::ApiContext;
 use partnerops_aws::metrics::CallCounter;
 use partnerops_aws::outbox::{DynamoOutboxLedger, EventBridgePublisher, outbox_item};
 use partnerops_aws::store::ports::*;
-use partnerops_aws::store::{DeliveryClaim, IdempotencyBegin, IdempotencyKey, MemoryStore, StoredResponse};
-use partnerops_aws::{DynamoStore, Store, StoreError};
+use partnerops_aws::store::{IdempotencyBegin, IdempotencyKey, StoredResponse};
+use partnerops_aws::{DynamoStore, StoreError};
 use partnerops_domain::Timestamp;
 use partnerops_domain::id::{Entropy, EventId, ReferralId};
 use partnerops_domain::partner::PartnerId;
@@ -128,32 +128,6 @@ async fn idempotency_records_are_claimed_conditionally_and_expire() {
         IdempotencyBegin::Started,
         "expired after 24 h"
     );
-}
-
-/// The same claim rules on DynamoDB (moto) and in memory.
-async fn check_delivery_claims(store: &dyn Store) {
-    let now = Timestamp::parse("2026-11-22T00:00:00Z").unwrap();
-    let lease = chrono::Duration::seconds(partnerops_aws::store::DELIVERY_LEASE_SECONDS);
-    let (event, slack, email) = ("evt_1", "slack#slack", "email#ops@example.com");
-    assert_eq!(store.claim_delivery(event, slack, now).await.unwrap(), DeliveryClaim::Claimed);
-    assert_eq!(store.claim_delivery(event, slack, now).await.unwrap(), DeliveryClaim::InFlight);
-    assert_eq!(store.claim_delivery(event, email, now).await.unwrap(), DeliveryClaim::Claimed, "per recipient");
-    store.delivery_sent(event, slack, now).await.unwrap();
-    assert_eq!(store.claim_delivery(event, slack, now.plus(lease * 100)).await.unwrap(), DeliveryClaim::Sent);
-    // A failed send gives its claim back; releasing never forgets a send.
-    store.release_delivery(event, email).await.unwrap();
-    assert_eq!(store.claim_delivery(event, email, now).await.unwrap(), DeliveryClaim::Claimed);
-    store.release_delivery(event, slack).await.unwrap();
-    assert_eq!(store.claim_delivery(event, slack, now).await.unwrap(), DeliveryClaim::Sent);
-    // A claim whose sender died is taken over once its lease ends.
-    assert_eq!(store.claim_delivery(event, email, now.plus(lease)).await.unwrap(), DeliveryClaim::Claimed);
-}
-
-#[tokio::test]
-async fn notification_deliveries_are_claimed_once_and_remembered_once_sent() {
-    let t = TestStack::start().await;
-    check_delivery_claims(&*t.stack.store).await;
-    check_delivery_claims(&MemoryStore::default()).await;
 }
 
 #[tokio::test]

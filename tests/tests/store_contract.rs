@@ -163,4 +163,36 @@ mod conventions;
 mod payouts;
 mod people;
 mod records;
+mod reports;
 mod webhooks;
+mod writes;
+
+/// Every method of every port is called by a scenario here, so each one is
+/// held to the same behaviour on both stores.
+#[test]
+fn every_port_method_has_a_scenario() {
+    let read_dir = |dir: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(partnerops_e2e::repo_file(dir)).unwrap().map(|e| e.unwrap().path()).collect()
+    };
+    let mut methods = Vec::new();
+    for file in read_dir("shared/aws/src/store").into_iter().filter(|f| f.extension().is_some_and(|e| e == "rs")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for block in text.split("pub trait ").skip(1) {
+            let (port, body) = block.split_once(": Send + Sync {").unwrap_or(("", ""));
+            let body = body.split("\n}").next().unwrap_or_default();
+            for method in body.split("async fn ").skip(1) {
+                methods.push(format!("{port}::{}", method.split('(').next().unwrap_or_default()));
+            }
+        }
+    }
+    let mut scenarios = std::fs::read_to_string(partnerops_e2e::repo_file("tests/tests/store_contract.rs")).unwrap();
+    for file in read_dir("tests/tests/store_contract") {
+        scenarios.push_str(&std::fs::read_to_string(file).unwrap());
+    }
+    assert!(methods.len() > 70, "the ports were not found: {methods:?}");
+    let missing: Vec<&String> = methods
+        .iter()
+        .filter(|m| !scenarios.contains(&format!(".{}(", m.split("::").nth(1).unwrap_or_default())))
+        .collect();
+    assert!(missing.is_empty(), "port methods no contract scenario calls: {missing:?}");
+}

@@ -137,6 +137,14 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
             "begin_keeps_the_first": first_begin.export_id == begun.export_id && second_begin.export_id == begun.export_id,
             "csv_rows": lines_csv.lines().count(),
         }));
+        // A partner's lines, each with the period that exported it; every
+        // export, newest period first.
+        let alpha = partnerops_domain::partner::PartnerId::parse("alpha").unwrap();
+        let lines = t.store.partner_payout_lines(&alpha).await.unwrap();
+        let periods: Vec<Option<String>> = lines.iter().map(|(_, p)| p.clone()).collect();
+        let exports: Vec<(String, &'static str)> =
+            t.store.payout_exports().await.unwrap().into_iter().map(|e| (e.period, e.status.as_str())).collect();
+        seen.insert("read_back".into(), json!({ "alpha_periods": periods, "exports": exports }));
         Value::Object(seen)
     })
     .await;
@@ -153,6 +161,9 @@ async fn payout_ledgers_lines_and_export_passes_agree() {
     assert_eq!(observed["export"]["finish_again"], json!("the export"));
     assert_eq!(observed["export"]["begin_keeps_the_first"], json!(true));
     assert_eq!(observed["export"]["created"], json!([true, false]));
+    let periods = observed["read_back"]["alpha_periods"].as_array().unwrap();
+    assert!(!periods.is_empty() && periods.iter().all(|p| p == "2026-10"), "{observed}");
+    assert_eq!(observed["read_back"]["exports"], json!([["2026-10", "done"], ["2026-09", "running"]]), "newest first");
     assert_eq!(
         observed["export_flow"],
         json!({
