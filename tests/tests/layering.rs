@@ -203,3 +203,31 @@ fn code_names_what_it_imports() {
     }
     assert!(globs.is_empty(), "name the imports:\n{}", globs.join("\n"));
 }
+
+/// A crate whose unit-test harness is off (`[lib] test = false`, to spare
+/// CI a binary with nothing in it) has no unit test that would silently
+/// never run.
+#[test]
+fn no_unit_test_sits_in_a_crate_without_a_harness() {
+    let mut checked = 0;
+    let mut stranded = Vec::new();
+    for root in crate_roots().iter().filter(|r| r.ends_with("src")) {
+        let manifest = std::fs::read_to_string(root.parent().unwrap().join("Cargo.toml")).unwrap();
+        let doc: toml::Table = toml::from_str(&manifest).unwrap();
+        let off = doc.get("lib").and_then(|l| l.get("test")).and_then(|t| t.as_bool()) == Some(false);
+        if !off {
+            continue;
+        }
+        checked += 1;
+        let mut files = Vec::new();
+        sources(root, &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            if ["#[test]", "#[tokio::test]", "#[cfg(test)]"].iter().any(|m| text.contains(m)) {
+                stranded.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(checked >= 9, "the crates without a harness were not found: {checked}");
+    assert!(stranded.is_empty(), "unit tests that never run; remove `test = false`: {stranded:?}");
+}

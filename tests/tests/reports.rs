@@ -215,7 +215,7 @@ async fn year_reads(store: &partnerops_aws::DynamoStore) -> Vec<(String, usize, 
 async fn a_years_report_reads_days_times_groups_not_records() {
     let t = TestStack::start().await;
     let store = t.stack.store.clone();
-    let timers: usize = std::env::var("PARTNEROPS_REPORT_TIMERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500);
+    let timers: usize = std::env::var("PARTNEROPS_REPORT_TIMERS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
     seed(&store, 0, timers, timers / 2).await;
     let first = year_reads(&store).await;
     seed(&store, timers, timers, timers / 2).await;
@@ -226,7 +226,8 @@ async fn a_years_report_reads_days_times_groups_not_records() {
         assert_eq!((items, queries), (items_after, queries_after), "{name}: twice the records, the same reads");
         assert_eq!(*queries, 12, "{name}: one month partition per month");
     }
-    // By kind: each of 365 days holds (at most) the four kinds.
+    // By kind: each of 365 days holds (at most) the four kinds, and the
+    // report reads fewer items than the records behind them.
     assert!(first[0].1 <= 365 * 4, "{first:?}");
-    assert!(first[0].1 < timers, "fewer items than timers: {first:?}");
+    assert!(second[0].1 < 2 * timers, "fewer items than timers: {second:?}");
 }

@@ -89,7 +89,7 @@ pub fn standalone_router(state: PortalState) -> Router {
 
 fn finish(router: Router<PortalState>, state: PortalState) -> Router {
     let frame_ancestors = frame_ancestors(&state.terms.portal.frame_ancestors);
-    router
+    partnerops_api::trace::traced(router)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             let frame_ancestors = frame_ancestors.clone();

@@ -133,6 +133,7 @@ const BATCH: usize = 64;
 
 fn bench_click(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let refused = std::sync::atomic::AtomicU64::new(0);
     let mut group = c.benchmark_group("slack_click");
     group.bench_function("approve", |b| {
         b.iter_batched(
@@ -144,7 +145,10 @@ fn bench_click(c: &mut Criterion) {
                 runtime.block_on(async {
                     for (router, request) in clicks {
                         let response = router.oneshot(request).await.unwrap();
-                        assert_eq!(response.status(), 200);
+                        // Counted here, checked once the timing is done.
+                        if response.status() != 200 {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                 })
             },
@@ -162,6 +166,7 @@ fn bench_click(c: &mut Criterion) {
         })
     });
     group.finish();
+    assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 0, "some timed clicks were refused");
 }
 
 criterion_group!(benches, bench_click);

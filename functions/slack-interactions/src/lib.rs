@@ -58,7 +58,9 @@ pub fn routes() -> Vec<(Method, &'static str)> {
 }
 
 pub fn router(state: SlackState) -> Router {
-    Router::new().route(PATH, post(interact)).layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state)
+    partnerops_api::trace::traced(Router::new().route(PATH, post(interact)))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
 }
 
 fn ok() -> Response {

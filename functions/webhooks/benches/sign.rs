@@ -110,6 +110,7 @@ fn deliver(c: &mut Criterion) {
             nudges: None,
         }
     };
+    let short = std::sync::atomic::AtomicUsize::new(0);
     let mut group = c.benchmark_group("deliver");
     group.throughput(criterion::Throughput::Elements(BATCH as u64));
     group.bench_function("sweep_64_due_deliveries", |b| {
@@ -117,7 +118,9 @@ fn deliver(c: &mut Criterion) {
             fresh_engine,
             |engine| {
                 let report = runtime.block_on(engine.sweep()).unwrap();
-                assert_eq!(report.succeeded, BATCH);
+                // Counted here, checked once the timing is done.
+                short.fetch_add(BATCH.saturating_sub(report.succeeded), std::sync::atomic::Ordering::Relaxed);
+                report
             },
             BatchSize::PerIteration,
         )
@@ -129,6 +132,7 @@ fn deliver(c: &mut Criterion) {
         })
     });
     group.finish();
+    assert_eq!(short.load(std::sync::atomic::Ordering::Relaxed), 0, "some timed deliveries did not succeed");
 }
 
 criterion_group!(benches, sign, deliver);

@@ -6,8 +6,10 @@
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
-use std::sync::Arc;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use partnerops_aws::queue::QueueControl;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A function's SQS handler, as its Lambda main calls it.
@@ -28,24 +30,86 @@ pub struct DrainReport {
     pub failed: usize,
 }
 
-/// How long a drain waits for messages that are in flight (delayed by a
-/// handler, as for Slack's `Retry-After`) to come back.
-pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(20);
+/// The longest a drain waits for a message its handler put back for later
+/// (a Slack `Retry-After`, a backoff): one due sooner is retried in the same
+/// drain, a later one at a later tick, when it is visible again.
+pub const RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// When the messages that handlers put back become visible again, so a drain
+/// waits for exactly those and no longer.
+#[derive(Clone, Default)]
+pub struct Retries(Arc<Mutex<Vec<Instant>>>);
+
+impl Retries {
+    fn next_within(&self, limit: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        let mut due = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        due.retain(|at| *at > now);
+        due.iter().copied().filter(|at| *at <= now + limit).min()
+    }
+}
+
+/// A queue control that also tells the drain when a delayed message returns.
+pub struct RecordedRetries {
+    pub inner: Arc<dyn QueueControl>,
+    pub retries: Retries,
+}
+
+#[async_trait]
+impl QueueControl for RecordedRetries {
+    async fn delay(&self, receipt_handle: &str, seconds: u32) -> anyhow::Result<()> {
+        self.inner.delay(receipt_handle, seconds).await?;
+        let at = Instant::now() + Duration::from_secs(u64::from(seconds));
+        self.retries.0.lock().unwrap_or_else(|p| p.into_inner()).push(at);
+        Ok(())
+    }
+
+    async fn dead_letter(&self, body: &str, reason: &str) -> anyhow::Result<()> {
+        self.inner.dead_letter(body, reason).await
+    }
+}
+
+/// Messages (or a receive) this process holds, counted while held.
+struct InHand<'a> {
+    drain: &'a QueueDrain,
+    count: usize,
+}
+
+impl<'a> InHand<'a> {
+    fn take(drain: &'a QueueDrain, count: usize) -> Self {
+        drain.in_hand.fetch_add(count, Ordering::SeqCst);
+        Self { drain, count }
+    }
+}
+
+impl Drop for InHand<'_> {
+    fn drop(&mut self) {
+        self.drain.in_hand.fetch_sub(self.count, Ordering::SeqCst);
+        self.drain.handled.notify_waiters();
+    }
+}
 
 pub struct QueueDrain {
     pub sqs: aws_sdk_sqs::Client,
     pub queues: Vec<ConsumedQueue>,
+    /// Messages received in this process and not yet handled.
+    in_hand: AtomicUsize,
+    handled: tokio::sync::Notify,
+    pub retries: Retries,
 }
 
 impl QueueDrain {
-    pub fn new(sqs: aws_sdk_sqs::Client, queues: Vec<ConsumedQueue>) -> Self {
-        Self { sqs, queues }
+    pub fn new(sqs: aws_sdk_sqs::Client, queues: Vec<ConsumedQueue>, retries: Retries) -> Self {
+        Self { sqs, queues, in_hand: AtomicUsize::new(0), handled: tokio::sync::Notify::new(), retries }
     }
 
     /// One receive per queue; the number of messages handled.
     pub async fn poll_once(&self) -> anyhow::Result<DrainReport> {
         let mut report = DrainReport::default();
         for queue in &self.queues {
+            // Held from before the receive, so no drain sees an empty queue
+            // while this one holds what it took from it.
+            let taking = InHand::take(self, 1);
             let received = self
                 .sqs
                 .receive_message()
@@ -60,6 +124,8 @@ impl QueueDrain {
             if messages.is_empty() {
                 continue;
             }
+            let held = InHand::take(self, messages.len());
+            drop(taking);
             let mut event = SqsEvent::default();
             for m in &messages {
                 let mut record = SqsMessage::default();
@@ -76,54 +142,48 @@ impl QueueDrain {
                 record.event_source = Some("aws:sqs".into());
                 event.records.push(record);
             }
-            let response = queue.consumer.handle(event).await?;
-            let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-            let done: Vec<DeleteMessageBatchRequestEntry> = messages
-                .iter()
-                .filter(|m| !failed.contains(&m.message_id.as_deref().unwrap_or_default()))
-                .enumerate()
-                .filter_map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .set_receipt_handle(m.receipt_handle.clone())
-                        .build()
-                        .ok()
-                })
-                .collect();
-            if !done.is_empty() {
-                self.sqs.delete_message_batch().queue_url(&queue.queue_url).set_entries(Some(done)).send().await?;
-            }
+            let failed = self.handle_and_delete(queue, &messages, event).await;
+            drop(held);
+            let failed = failed?;
             report.messages += messages.len();
-            report.failed += failed.len();
+            report.failed += failed;
         }
         Ok(report)
     }
 
-    /// Messages received but not yet deleted or visible again, over every queue.
-    pub async fn in_flight(&self) -> anyhow::Result<usize> {
-        let mut total = 0;
-        for queue in &self.queues {
-            let attrs = self
-                .sqs
-                .get_queue_attributes()
-                .queue_url(&queue.queue_url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .send()
-                .await?;
-            total += attrs
-                .attributes
-                .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible).cloned())
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(0);
+    /// Hands a batch to its consumer and deletes what it did not report
+    /// failed; the number that failed.
+    async fn handle_and_delete(
+        &self,
+        queue: &ConsumedQueue,
+        messages: &[aws_sdk_sqs::types::Message],
+        event: SqsEvent,
+    ) -> anyhow::Result<usize> {
+        let response = queue.consumer.handle(event).await?;
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id.as_deref().unwrap_or_default()))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .set_receipt_handle(m.receipt_handle.clone())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            self.sqs.delete_message_batch().queue_url(&queue.queue_url).set_entries(Some(done)).send().await?;
         }
-        Ok(total)
+        Ok(failed.len())
     }
 
-    /// Polls until every queue is empty, waiting up to [`IN_FLIGHT_WAIT`]
-    /// for delayed messages to return.
+    /// Polls until every queue is empty and nothing is being handled here,
+    /// waiting for the messages handlers put back that return within
+    /// [`RETRY_WAIT`]: the work the drain started, and no more.
     pub async fn drain(&self) -> anyhow::Result<DrainReport> {
         let mut total = DrainReport::default();
-        let started = Instant::now();
         loop {
             let report = self.poll_once().await?;
             total.messages += report.messages;
@@ -131,10 +191,18 @@ impl QueueDrain {
             if report.messages > 0 {
                 continue;
             }
-            if self.in_flight().await? == 0 || started.elapsed() > IN_FLIGHT_WAIT {
-                return Ok(total);
+            if self.in_hand.load(Ordering::SeqCst) > 0 {
+                // Another poller holds messages; its handler may queue more.
+                let handled = self.handled.notified();
+                if self.in_hand.load(Ordering::SeqCst) > 0 {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), handled).await;
+                }
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            match self.retries.next_within(RETRY_WAIT) {
+                Some(at) => tokio::time::sleep_until((at + Duration::from_millis(50)).into()).await,
+                None => return Ok(total),
+            }
         }
     }
 }

@@ -5,7 +5,10 @@
 use crate::notify::NotifierConsumer;
 use crate::notify::{NoSlack, Recording, SentLog};
 use crate::provision::Provisioned;
-use crate::queues::{ConsumedQueue, ExportsConsumer, PayoutsConsumer, QueueDrain, ReportsConsumer, WebhooksConsumer};
+use crate::queues::{
+    ConsumedQueue, ExportsConsumer, PayoutsConsumer, QueueDrain, RecordedRetries, ReportsConsumer, Retries,
+    WebhooksConsumer,
+};
 use admin::AdminApi;
 use axum::Router;
 use crm_events::CrmApi;
@@ -128,6 +131,7 @@ pub struct ConsumerInputs<'a> {
 
 pub fn consumers(inputs: ConsumerInputs<'_>) -> anyhow::Result<Consumers> {
     let ConsumerInputs { provisioned, sqs, s3, store, clock, terms, email, sent, slack } = inputs;
+    let retries = Retries::default();
     let recording = |inner: Option<Arc<dyn Transport>>| -> Arc<dyn Transport> {
         Arc::new(Recording { inner, sent: sent.clone(), clock: clock.clone() })
     };
@@ -139,10 +143,13 @@ pub fn consumers(inputs: ConsumerInputs<'_>) -> anyhow::Result<Consumers> {
             slack: Some(recording(slack.alerts.clone())),
             email: recording(Some(email.clone())),
         },
-        queue: Arc::new(SqsQueueControl {
-            client: sqs.clone(),
-            queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
-            dlq_url: provisioned.reference(notifier::DEAD_LETTER_QUEUE)?.to_owned(),
+        queue: Arc::new(RecordedRetries {
+            inner: Arc::new(SqsQueueControl {
+                client: sqs.clone(),
+                queue_url: provisioned.reference(notifier::QUEUE)?.to_owned(),
+                dlq_url: provisioned.reference(notifier::DEAD_LETTER_QUEUE)?.to_owned(),
+            }),
+            retries: retries.clone(),
         }),
         // Retries a second apart rather than half a minute: ticks stay short.
         retry_base_seconds: 1,
@@ -186,6 +193,7 @@ pub fn consumers(inputs: ConsumerInputs<'_>) -> anyhow::Result<Consumers> {
             queue("reports", reports::QUEUE, Arc::new(ReportsConsumer(Arc::new(reports::Reports { store }))))?,
             queue("webhooks", webhooks::QUEUE, Arc::new(WebhooksConsumer(webhooks.clone())))?,
         ],
+        retries,
     );
     Ok(Consumers { queues, exports, webhooks })
 }

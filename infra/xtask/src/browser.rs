@@ -86,12 +86,15 @@ impl Drop for Stack {
 }
 
 /// Runs the suite; returns (passed, failed).
-pub fn run_suite(tools: &Toolchain, root: &Path, target: &Path, cargo: &mut Command) -> Result<(usize, usize), String> {
+/// The dev stack is the one `cargo xtask test` built beside the tests.
+pub fn run_suite(tools: &Toolchain, root: &Path, target: &Path) -> Result<(usize, usize), String> {
     let chromium = ensure_chromium()?;
     let dir = root.join("tests/browser");
     ensure_node_modules(&dir)?;
-    tools.apply_env(cargo);
-    run(cargo.args(["build", "--locked", "--package", "partnerops-devstack", "--bin", "partnerops-dev"]))?;
+    let binary = target.join("debug/partnerops-dev");
+    if !binary.is_file() {
+        return Err(format!("{} is not built: the build step builds it", binary.display()));
+    }
     let artifacts = target.join("browser");
     std::fs::create_dir_all(&artifacts).map_err(|e| e.to_string())?;
     let port = free_port()?;

@@ -149,6 +149,14 @@ fn test() -> Result<(), String> {
         tools.apply_env(&mut clippy);
         run(clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
     })?;
+    // One build for everything that follows: the test binaries and the dev
+    // stack the browser suite runs, with the same features, so no crate is
+    // compiled twice.
+    timed(&mut timings, "cargo build (every test binary and the dev stack, once)", || {
+        let mut build = cargo();
+        tools.apply_env(&mut build);
+        run(build.args(["build", "--workspace", "--tests", "--bins", "--locked"]))
+    })?;
     let (passed, failed) = timed(&mut timings, "cargo test (unit, property, integration, end-to-end)", || {
         let mut tests = cargo();
         tests.args(["test", "--workspace", "--locked"]);
@@ -157,7 +165,7 @@ fn test() -> Result<(), String> {
     })?;
     let (browser_passed, browser_failed) =
         timed(&mut timings, "browser: the portal in Chromium (playwright-core, axe-core)", || {
-            browser::run_suite(&tools, &root(), &target_dir(), &mut cargo())
+            browser::run_suite(&tools, &root(), &target_dir())
         })?;
     let (passed, failed) = (passed + browser_passed, failed + browser_failed);
     timed(&mut timings, "sam validate --lint", || {

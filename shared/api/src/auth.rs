@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
-use partnerops_domain::auth::{Role, key_id_of};
+use partnerops_domain::auth::{Role, presented_key};
 use partnerops_domain::id::KeyId;
 use partnerops_domain::partner::Partner;
 use std::time::Instant;
@@ -64,9 +64,9 @@ pub async fn authenticate(
     if presented.is_empty() {
         return Err(Problem::unauthenticated());
     }
-    let key_id = key_id_of(presented);
+    let (key_id, hash) = presented_key(presented);
     let resolved = resolve(&context, &key_id).await?.ok_or_else(Problem::unauthenticated)?;
-    if resolved.revoked || !resolved.hash.matches(presented) {
+    if resolved.revoked || !resolved.hash.same_as(&hash) {
         return Err(Problem::unauthenticated());
     }
     if resolved.suspended {

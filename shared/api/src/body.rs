@@ -124,8 +124,116 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     }
 }
 
+/// An object key, borrowed from the body unless it had escapes to undo.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+const WIDEST_SCANNED_OBJECT: usize = 32;
+
+/// Reads a JSON value only to check that no object names a key twice,
+/// keeping nothing but each object's keys.
+struct KeysOnce;
+
+impl<'de> serde::Deserialize<'de> for KeysOnce {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KeysOnce)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeysOnce {
+    type Value = KeysOnce;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<KeysOnce>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            // A linear scan is quickest for the dozen keys a request names;
+            // a wider object is left to the path that builds a map.
+            if seen.len() >= WIDEST_SCANNED_OBJECT {
+                return Err(serde::de::Error::custom("an object too wide to scan"));
+            }
+            if seen.iter().any(|k| k.0 == key.0) {
+                return Err(serde::de::Error::custom("a key appears twice in one object"));
+            }
+            map.next_value::<KeysOnce>()?;
+            seen.push(key);
+        }
+        Ok(self)
+    }
+}
+
+/// The common case, read in two passes over the bytes and nothing built
+/// between them: an object with unique keys that decodes into `T` with no
+/// unknown field. Anything else is `None`, for [`decode`] to word.
+fn decode_valid<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *first != b'{' {
+        return None;
+    }
+    serde_json::from_slice::<KeysOnce>(bytes).ok()?;
+    let mut unknown = false;
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let decoded: T = serde_ignored::deserialize(&mut reader, |_| unknown = true).ok()?;
+    reader.end().ok()?;
+    (!unknown).then_some(decoded)
+}
+
 /// Decodes JSON bytes into `T`, reporting unknown fields and type errors.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    match decode_valid(bytes) {
+        Some(decoded) => Ok(decoded),
+        None => decode_and_word(bytes),
+    }
+}
+
+/// Refused, or an integral float for an integer field: the whole value is
+/// read first, so every problem is named with its path.
+fn decode_and_word<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let UniqueKeys(value) = serde_json::from_slice(bytes).map_err(Problem::malformed_json)?;
     if !value.is_object() {
         return Err(Problem::field("", "the body must be a JSON object"));
@@ -226,6 +334,68 @@ mod tests {
         }
         assert_eq!(decode::<Days>(br#"{"days":4.0}"#).unwrap().days, 4);
         assert_eq!(decode::<Days>(br#"{"days":4.5}"#).unwrap_err().code, "validation_failed");
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Form {
+        name: String,
+        seats: Option<u32>,
+        tags: Option<Vec<String>>,
+        contact: Option<Contact>,
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Contact {
+        email: Option<String>,
+    }
+
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec!["name", "seats", "tags", "contact", "email", "x", "na\\u006de"]);
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            (0u64..10_000).prop_map(|n| n.to_string()),
+            Just("4.0".to_owned()),
+            Just("-1".to_owned()),
+            "[a-z]{0,6}".prop_map(|s| format!("{s:?}")),
+        ];
+        leaf.prop_recursive(3, 24, 5, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(|items| format!("[{}]", items.join(","))),
+                prop::collection::vec((key.clone(), inner), 0..5).prop_map(|fields| {
+                    let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The quick path may only take what the worded path would accept,
+        /// and must read it the same way.
+        #[test]
+        fn the_quick_path_agrees_with_the_worded_one(text in json_text()) {
+            let quick = decode_valid::<Form>(text.as_bytes());
+            let worded = decode_and_word::<Form>(text.as_bytes());
+            if let Some(quick) = quick {
+                proptest::prop_assert_eq!(Some(quick), worded.ok());
+            }
+        }
+    }
+
+    #[test]
+    fn a_wide_object_is_still_checked_for_twice_given_keys() {
+        let mut fields: Vec<String> = (0..40).map(|i| format!("\"k{i}\":1")).collect();
+        fields.push("\"name\":\"a\"".to_owned());
+        let wide = format!("{{{}}}", fields.join(","));
+        assert!(decode_valid::<Form>(wide.as_bytes()).is_none());
+        assert!(decode_valid::<Form>(br#"{"name":"a","seats":3,"contact":{"email":"e"}}"#).is_some());
+        assert!(decode_valid::<Form>(br#"{"name":"a","na\u006de":"b"}"#).is_none());
+        assert_eq!(decode::<Form>(wide.as_bytes()).unwrap_err().errors.len(), 40);
+        fields.push("\"k3\":2".to_owned());
+        let twice = format!("{{{}}}", fields.join(","));
+        assert_eq!(decode::<Form>(twice.as_bytes()).unwrap_err().code, "malformed_json");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod principal;
 pub mod problem;
 pub mod refusals;
 pub mod routes;
+pub mod trace;
 
 pub use body::ApiJson;
 pub use context::ApiContext;

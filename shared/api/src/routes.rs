@@ -108,7 +108,8 @@ pub fn api_routes<S: Clone + Send + Sync + 'static>(routes: Vec<Route<S>>, conte
         let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         router = router.route(path, handler.fallback(move || async move { method_not_allowed(allow) }));
     }
-    router.route_layer(middleware::from_fn_with_state(context.clone(), authenticate)).with_state(state)
+    crate::trace::traced(router.route_layer(middleware::from_fn_with_state(context.clone(), authenticate)))
+        .with_state(state)
 }
 
 /// Unknown paths answer the problem-details 404.

@@ -13,10 +13,24 @@ pub fn filter(spec: Option<&str>) -> Targets {
     spec.and_then(|s| s.parse::<Targets>().ok()).unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
+/// The JSON log layer writing to `writer`: every line lists the spans it
+/// was written in (a request's id, a queue message's and its event's).
+pub fn json_layer<S, W>(writer: W) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(true)
+        .with_writer(writer)
+}
+
 pub fn init() {
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
-    let layer = tracing_subscriber::fmt::layer().json().with_current_span(false).with_target(true);
-    let _ = tracing_subscriber::registry().with(layer).with(filter).try_init();
+    let _ = tracing_subscriber::registry().with(json_layer(std::io::stdout)).with(filter).try_init();
 }
 
 #[cfg(test)]

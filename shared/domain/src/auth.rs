@@ -57,12 +57,11 @@ pub struct KeyHash(String);
 
 impl KeyHash {
     pub fn of(presented: &str) -> Self {
-        let digest = Sha256::digest(presented.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push_str(&format!("{byte:02x}"));
-        }
-        Self(hex)
+        Self::of_digest(&Sha256::digest(presented.as_bytes()))
+    }
+
+    fn of_digest(digest: &[u8]) -> Self {
+        Self(hex::encode(digest))
     }
 
     pub fn from_stored(value: String) -> Self {
@@ -74,8 +73,12 @@ impl KeyHash {
     }
 
     pub fn matches(&self, presented: &str) -> bool {
-        let candidate = KeyHash::of(presented);
-        bool::from(self.0.as_bytes().ct_eq(candidate.0.as_bytes()))
+        self.same_as(&KeyHash::of(presented))
+    }
+
+    /// Equal to `other`, compared in constant time.
+    pub fn same_as(&self, other: &KeyHash) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
     }
 }
 
@@ -109,10 +112,15 @@ impl NewApiKey {
 /// The id of the record that holds a presented key: the first 128 bits of
 /// its SHA-256, written as a ULID.
 pub fn key_id_of(presented: &str) -> KeyId {
+    presented_key(presented).0
+}
+
+/// A presented key's record id and hash, from one SHA-256 of it.
+pub fn presented_key(presented: &str) -> (KeyId, KeyHash) {
     let digest = Sha256::digest(presented.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    KeyId::from_ulid(ulid::Ulid::from_bytes(bytes))
+    (KeyId::from_ulid(ulid::Ulid::from_bytes(bytes)), KeyHash::of_digest(&digest))
 }
 
 #[cfg(test)]
@@ -129,6 +137,9 @@ mod tests {
         assert!(!key.hash.matches(&format!("{}x", key.plaintext)));
         assert_ne!(key_id_of(&format!("{}x", key.plaintext)), key.key_id);
         assert_eq!(key.hash.as_str().len(), 64);
+        assert_eq!(presented_key(&key.plaintext), (key.key_id.clone(), key.hash.clone()));
+        // The hex SHA-256 of "abc", as any sha256sum prints it.
+        assert_eq!(KeyHash::of("abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(!format!("{key:?}").contains(&key.plaintext));
     }
 

@@ -341,6 +341,47 @@ impl DomainEvent {
         detail
     }
 
+    /// [`DomainEvent::detail`] written straight to JSON text, as the outbox
+    /// keeps it: the same members, without building the value first.
+    pub fn detail_json(&self) -> String {
+        match &self.payload {
+            EventPayload::ReferralReceived(p) => self.with_meta(p),
+            EventPayload::ReferralRejected(p) => self.with_meta(p),
+            EventPayload::DealRegistrationSubmitted(p) => self.with_meta(p),
+            EventPayload::DealRegistrationDecided(p) => self.with_meta(p),
+            EventPayload::DealRegistrationWithdrawn(p) => self.with_meta(p),
+            EventPayload::OpportunityLinked(p) => self.with_meta(p),
+            EventPayload::OpportunityUpdated(p) => self.with_meta(p),
+            EventPayload::DealClosed(p) => self.with_meta(p),
+            EventPayload::DealLost(p) => self.with_meta(p),
+            EventPayload::DealRefunded(p) => self.with_meta(p),
+            EventPayload::PayoutLinesCreated(p) => self.with_meta(p),
+            EventPayload::DealRegistrationExpiring(p) | EventPayload::DealRegistrationExpired(p) => self.with_meta(p),
+            EventPayload::SlaDueSoon(p) | EventPayload::SlaBreached(p) | EventPayload::SlaEscalated(p) => {
+                self.with_meta(p)
+            }
+            EventPayload::PayoutExportReady(p) => self.with_meta(p),
+        }
+    }
+
+    fn with_meta<P: Serialize>(&self, payload: &P) -> String {
+        #[derive(Serialize)]
+        struct Detail<'a, P> {
+            #[serde(flatten)]
+            payload: &'a P,
+            event_id: &'a str,
+            occurred_at: String,
+            schema_version: u32,
+        }
+        let detail = Detail {
+            payload,
+            event_id: self.event_id.as_str(),
+            occurred_at: self.occurred_at.to_rfc3339(),
+            schema_version: self.schema_version,
+        };
+        serde_json::to_string(&detail).unwrap_or_else(|_| self.detail().to_string())
+    }
+
     /// The event in an EventBridge event's JSON, as an SQS target of a rule
     /// receives it (`detail-type` and `detail`, the rest ignored).
     pub fn from_eventbridge(body: &str) -> Result<Self, String> {

@@ -92,6 +92,25 @@ pub fn is_blank(value: &str) -> bool {
 
 /// Checks a free-text field: not blank, within `max` characters.
 pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, String> {
+    if value.is_ascii() { bounded_ascii(value, min, max) } else { bounded_chars(value, min, max) }
+}
+
+/// [`bounded_chars`] for plain ASCII, the common case, byte by byte: no
+/// ASCII character is a format character, so blank means whitespace only.
+fn bounded_ascii(value: &str, min: usize, max: usize) -> Result<String, String> {
+    if min > 0 && value.bytes().all(|b| char::from(b).is_whitespace()) {
+        return Err("must not be blank".to_owned());
+    }
+    if value.len() < min || value.len() > max {
+        return Err(format!("must be {min}-{max} characters"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() && !matches!(b, b'\n' | b'\r' | b'\t')) {
+        return Err("must not contain control characters".to_owned());
+    }
+    Ok(value.to_owned())
+}
+
+fn bounded_chars(value: &str, min: usize, max: usize) -> Result<String, String> {
     let count = value.chars().count();
     if min > 0 && is_blank(value) {
         return Err("must not be blank".to_owned());
@@ -108,6 +127,13 @@ pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_text_is_judged_as_any_text_is(value in "[\\x00-\\x7f]{0,12}", min in 0usize..3, max in 0usize..12) {
+            proptest::prop_assert_eq!(bounded_ascii(&value, min, max), bounded_chars(&value, min, max));
+        }
+    }
 
     #[test]
     fn invisible_text_is_blank() {

@@ -50,3 +50,18 @@ async fn swept_timers_show_on_their_subject() {
     assert_eq!(record.slas[0].status, partnerops_domain::sla::SlaStatus::Breached);
     assert_eq!(record.slas[0].breached_at, Some(at("2026-11-23T01:00:00Z")));
 }
+
+#[tokio::test]
+async fn the_outbox_keeps_each_event_as_its_detail_says() {
+    let store = store_with_referrals(2).await;
+    sweep(&store, at("2026-11-22T19:00:00Z")).await.unwrap();
+    sweep(&store, at("2026-11-23T01:00:00Z")).await.unwrap();
+    let outbox = store.outbox();
+    assert!(outbox.len() >= 6, "{outbox:?}");
+    for item in outbox {
+        let detail: serde_json::Value = serde_json::from_str(&item.detail).unwrap();
+        let event = partnerops_domain::event::DomainEvent::from_detail(&item.detail_type, detail.clone()).unwrap();
+        assert_eq!(detail, event.detail(), "{}", item.detail_type);
+        assert_eq!(item.detail, event.detail_json());
+    }
+}

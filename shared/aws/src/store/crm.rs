@@ -122,7 +122,7 @@ impl Opportunities for DynamoStore {
 }
 
 /// The in-memory twin's opportunities and the CRM events seen (id → when).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct OpportunityState {
     pub(super) records: BTreeMap<String, Opportunity>,
     pub(super) crm_events: HashMap<String, i64>,

@@ -120,7 +120,7 @@ impl NotificationDeliveries for DynamoStore {
 
 /// The in-memory twin's delivery claims: (event, delivery) → `None` once
 /// sent, else the claim's lease end.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct ClaimState {
     pub(super) claims: HashMap<(String, String), Option<i64>>,
 }

@@ -144,7 +144,7 @@ impl Idempotency for DynamoStore {
 
 /// The in-memory twin's idempotency records: key → (request hash, the
 /// response once complete, expiry).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct IdempotencyState {
     pub(super) records: HashMap<String, (String, Option<StoredResponse>, i64)>,
 }

@@ -435,7 +435,7 @@ pub fn outbox_item(event: &DomainEvent) -> OutboxItem {
         entity: "outbox".into(),
         event_id: event.event_id.to_string(),
         detail_type: event.detail_type().into(),
-        detail: event.detail().to_string(),
+        detail: event.detail_json(),
         occurred_at: event.occurred_at,
         published_at: None,
         ttl: event.occurred_at.plus(Duration::days(OUTBOX_RETENTION_DAYS)).unix_seconds(),

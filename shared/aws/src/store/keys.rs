@@ -73,7 +73,7 @@ impl ApiKeys for DynamoStore {
 }
 
 /// The in-memory twin's API keys.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct KeyState {
     pub(super) records: HashMap<KeyId, ApiKeyRecord>,
 }

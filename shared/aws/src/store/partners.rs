@@ -74,7 +74,7 @@ impl Partners for DynamoStore {
 }
 
 /// The in-memory twin's partners and their certifications.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct PartnerState {
     pub(super) records: HashMap<PartnerId, Partner>,
     pub(super) certifications: HashMap<PartnerId, Vec<Certification>>,

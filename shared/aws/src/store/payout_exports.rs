@@ -320,7 +320,7 @@ impl PayoutExports for DynamoStore {
 }
 
 /// The exports in memory, with the table's exported-line index (GSI2).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct ExportsState {
     /// GSI2: exported lines by period, in the files' order.
     pub(super) exported: HashMap<Period, BTreeMap<String, LineKey>>,

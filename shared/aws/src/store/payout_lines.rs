@@ -187,7 +187,7 @@ impl PayoutLines for DynamoStore {
 
 /// The payout ledgers in memory, with their lines and the table's open-line
 /// index (GSI1).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct LineState {
     pub(super) ledgers: HashMap<String, DealLedger>,
     /// (opportunity, line id) → the line and the period that exported it.

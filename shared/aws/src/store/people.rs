@@ -404,7 +404,7 @@ impl ReferralForms for DynamoStore {
 }
 
 /// The in-memory twin's share of the state.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct PeopleState {
     pub(super) users: BTreeMap<UserId, User>,
     pub(super) emails: HashMap<String, UserId>,

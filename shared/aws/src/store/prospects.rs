@@ -79,7 +79,7 @@ impl Prospects for DynamoStore {
 }
 
 /// The in-memory twin's existing customers.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct ProspectState {
     pub(super) customers: HashSet<ProspectKey>,
 }

@@ -106,7 +106,7 @@ impl Referrals for DynamoStore {
 
 /// The in-memory twin's referrals, their partners' index (GSI1) and the
 /// prospects' claims.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct ReferralState {
     pub(super) records: BTreeMap<ReferralId, ReferralRecord>,
     pub(super) by_partner: HashMap<PartnerId, BTreeSet<ReferralId>>,

@@ -246,7 +246,7 @@ impl Registrations for DynamoStore {
 /// The in-memory twin's registrations: records, their partners' index
 /// (GSI1), each customer's queue, each registration's history by its sort
 /// key, and the expiry watches with their due index.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct RegistrationState {
     pub(super) records: BTreeMap<RegistrationId, RegistrationRecord>,
     pub(super) by_partner: HashMap<PartnerId, BTreeSet<RegistrationId>>,

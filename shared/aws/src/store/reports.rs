@@ -332,7 +332,7 @@ fn day_tallies(item: &Item) -> DayTallies {
 }
 
 /// The memory twin's copy of the aggregate and fact items.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct ReportState {
     pub(super) facts: BTreeMap<(String, String), Fact>,
     pub(super) aggregates: BTreeMap<(String, String), (String, String, Tallies)>,

@@ -122,7 +122,7 @@ impl SlaTimers for DynamoStore {
 /// The in-memory twin's timers by (subject id, timer key), and the due-time
 /// index: timers the sweep still has to look at, by their next check, as
 /// DynamoDB's sparse DUE index holds them.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct TimerState {
     pub(super) records: BTreeMap<(String, String), SlaTimer>,
     pub(super) due: BTreeSet<(Timestamp, String, String)>,

@@ -55,7 +55,7 @@ impl SlackMessages for DynamoStore {
 }
 
 /// The in-memory twin's decision messages by registration.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct SlackState {
     pub(super) messages: HashMap<RegistrationId, MessageRef>,
 }

@@ -284,7 +284,7 @@ fn decode_table_cursor(cursor: &str, pk: &str) -> Result<Item, StoreError> {
 }
 
 /// The in-memory twin's webhook tables.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct WebhookState {
     pub(super) endpoints: BTreeMap<EndpointId, Endpoint>,
     pub(super) deliveries: BTreeMap<EndpointId, BTreeMap<MessageId, Delivery>>,

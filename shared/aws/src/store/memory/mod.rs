@@ -26,7 +26,7 @@ use partnerops_domain::registration::ExpiryWatch;
 use partnerops_domain::sla::{SlaSubject, SlaTimer};
 use std::sync::{Mutex, MutexGuard};
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct State {
     pub(super) keys: super::keys::KeyState,
     pub(super) partners: super::partners::PartnerState,
@@ -76,6 +76,12 @@ impl MemoryStore {
     /// How many stored records reads and index upkeep have looked at so far.
     pub fn records_visited(&self) -> u64 {
         self.state().visited
+    }
+
+    /// A copy of everything the store holds, to run the same work again on
+    /// the same state (a benchmark's steady state).
+    pub fn snapshot(&self) -> Self {
+        Self { state: Mutex::new(self.state().clone()) }
     }
 
     /// Forgets everything but keys, partners, certifications and customers,
