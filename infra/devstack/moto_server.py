@@ -29,9 +29,12 @@
    table and, under sustained load, the local stack's queue consumers fall
    far behind its writers. DynamoDB reads the one partition asked. Here a
    query is handed only the items that can match: the table partition of its
-   key, or for an index the items whose key attributes hold the asked strings
-   (plain comparisons, no sort of the rest). moto still applies every
-   condition to them, so its answers are the same.
+   key, or for a secondary index the items filed under its partition key's
+   value. Each streamed table keeps those files, one per index key
+   attribute, built on its first index query and kept current from every
+   change the stream records (and every change a cancelled transaction
+   undoes), so an index query reads its partition, not the table. moto still
+   applies every condition to the items, so its answers are the same.
 
 5. Queues whose calls cost what they return. moto's SQS computes a queue's
    three message counts on every SendMessage (EventBridge's deliveries
@@ -40,7 +43,7 @@
    Here each count walks the messages once with one reading of the clock.
 
 `GET /_partnerops/stats` reports counters (items deep-copied, transactions,
-stream records kept and trimmed, items listed by queries, SQS clock
+stream records kept and trimmed, items examined by queries, SQS clock
 readings, live shard iterators, resident memory) so
 tests can count the work a request does instead of timing it.
 
@@ -90,7 +93,7 @@ STATS = {
     "transactions": 0,
     "transactions_cancelled": 0,
     "stream_records_trimmed": 0,
-    "items_listed_by_queries": 0,
+    "items_examined_by_queries": 0,
     "sqs_clock_readings": 0,
 }
 
@@ -127,6 +130,7 @@ def _key_of(table, op_type, op):
 
 
 def _restore(table, hash_value, range_value, previous):
+    _item_changed(table, _item_at(table, (hash_value, range_value)), previous)
     if range_value is None:
         if previous is None:
             table.items.pop(hash_value, None)
@@ -281,6 +285,7 @@ def _first_sequence(shard):
 
 
 def _stream_add(self, old, new):
+    _item_changed(self.table, old, new)
     _trim(self)
     view = self.table.stream_specification["StreamViewType"]
     if old is None:
@@ -373,8 +378,76 @@ def _every_item(table):
             yield hash_set
 
 
+def _primary_key(item):
+    return (item.hash_key, item.range_key)
+
+
+def _item_at(table, key):
+    hash_value, range_value = key
+    bucket = table.items.get(hash_value)
+    if bucket is None or not table.range_key_attr:
+        return bucket
+    return bucket.get(range_value)
+
+
+def _index_attributes(table):
+    """The attributes that key a secondary index's partitions, other than the table's own."""
+    names = set()
+    for index in table.all_indexes():
+        for key in index.schema:
+            if key["KeyType"] == "HASH" and key["AttributeName"] != table.hash_key_attr:
+                names.add(key["AttributeName"])
+    return names
+
+
+def _filed_under(item, name):
+    held = item.attrs.get(name) if item is not None else None
+    # Only strings and binaries compare equal exactly when their text does.
+    if held is None or held.type not in ("S", "B"):
+        return None
+    return (held.type, held.value)
+
+
+def _files(table):
+    """attribute -> (type, value) -> the primary keys of the items holding it.
+
+    Kept only for a streamed table, whose every change passes through the
+    stream; built from the whole table once, on the first index query."""
+    if table.stream_shard is None:
+        return None
+    files = table.__dict__.get("_partnerops_files")
+    if files is None:
+        files = {name: {} for name in _index_attributes(table)}
+        for item in _every_item(table):
+            _refile(files, None, item)
+        table.__dict__["_partnerops_files"] = files
+    return files
+
+
+def _refile(files, old, new):
+    key = _primary_key(new if new is not None else old)
+    for name, by_value in files.items():
+        before, after = _filed_under(old, name), _filed_under(new, name)
+        if before == after:
+            continue
+        if before is not None:
+            keys = by_value.get(before)
+            if keys is not None:
+                keys.pop(key, None)
+                if not keys:
+                    del by_value[before]
+        if after is not None:
+            by_value.setdefault(after, {})[key] = None
+
+
+def _item_changed(table, old, new):
+    files = table.__dict__.get("_partnerops_files")
+    if files is not None and (old is not None or new is not None):
+        _refile(files, old, new)
+
+
 def _candidates(table, arguments):
-    """The items a query can match, or None to let moto list the table."""
+    """(the items a query can match, how many were examined), or None to let moto list the table."""
     index_name = arguments.get("index_name")
     hash_key = arguments.get("hash_key")
     if not index_name:
@@ -382,8 +455,9 @@ def _candidates(table, arguments):
             return None
         bucket = table.items.get(hash_key)
         if bucket is None:
-            return []
-        return list(bucket.values()) if table.range_key_attr else [bucket]
+            return [], 0
+        found = list(bucket.values()) if table.range_key_attr else [bucket]
+        return found, len(found)
     conditions = list(arguments.get("hash_key_conditions") or [])
     if not conditions:
         index = next((i for i in table.all_indexes() if i.name == index_name), None)
@@ -391,12 +465,18 @@ def _candidates(table, arguments):
         if len(hashes) != 1 or hash_key is None:
             return None
         conditions = [(hashes[0], hash_key)]
-    # Only strings and binaries compare equal exactly when their text does.
     if any(value.type not in ("S", "B") for _, value in conditions):
         return None
     wanted = [(name, value.type, value.value) for name, value in conditions]
+    files = _files(table)
+    first = wanted[0][0]
+    if files is not None and first in files:
+        keys = files[first].get((wanted[0][1], wanted[0][2]), {})
+        examined = [item for item in (_item_at(table, key) for key in keys) if item is not None]
+    else:
+        examined = list(_every_item(table))
     found = []
-    for item in _every_item(table):
+    for item in examined:
         attrs = item.attrs
         for name, kind, text in wanted:
             held = attrs.get(name)
@@ -404,17 +484,18 @@ def _candidates(table, arguments):
                 break
         else:
             found.append(item)
-    return found
+    return found, len(examined)
 
 
 def _query(self, *args, **kwargs):
     bound = _QUERY_SIGNATURE.bind(self, *args, **kwargs)
     candidates = _candidates(self, bound.arguments)
     if candidates is None:
-        STATS["items_listed_by_queries"] += sum(1 for _ in _every_item(self))
+        STATS["items_examined_by_queries"] += sum(1 for _ in _every_item(self))
     else:
-        STATS["items_listed_by_queries"] += len(candidates)
-        self._partnerops_candidates = candidates
+        found, examined = candidates
+        STATS["items_examined_by_queries"] += examined
+        self._partnerops_candidates = found
     try:
         return _original_query(self, *args, **kwargs)
     finally:

@@ -10,12 +10,16 @@ pub mod modules;
 use partnerops_aws::config::load_terms;
 use partnerops_devstack::moto::{MotoServer, workspace_root};
 use partnerops_devstack::{DevStack, Options, start};
+use partnerops_domain::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static MOTO: OnceLock<MotoServer> = OnceLock::new();
+
+/// Where a test stack's clock starts, frozen.
+pub const TESTS_START: &str = "2026-01-01T00:00:00Z";
 static STACKS: AtomicU32 = AtomicU32::new(0);
 
 /// The moto endpoint shared by every test in this binary.
@@ -69,12 +73,18 @@ impl TestStack {
         Self::start_with(|_| {}).await
     }
 
-    /// A stack with options changed by `configure` (a Slack webhook, say).
+    /// A stack with options changed by `configure` (a Slack webhook, say, or
+    /// a moto server of its own for a test that reads the server's counters).
     pub async fn start_with(configure: impl FnOnce(&mut Options)) -> Self {
         let mut options = terms_options();
+        // Before every instant a test moves the clock to: the clock only
+        // moves forward.
+        options.clock_start = Timestamp::parse(TESTS_START).ok();
         configure(&mut options);
         let name = unique_stack();
-        options.endpoint = Some(moto_endpoint());
+        if options.endpoint.is_none() {
+            options.endpoint = Some(moto_endpoint());
+        }
         options.parameter_overrides.insert("EventBusName".into(), format!("{name}-bus"));
         options.stack_name = name;
         let stack = start(options).await.unwrap_or_else(|e| panic!("dev stack did not start: {e:#}"));

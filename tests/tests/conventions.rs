@@ -17,12 +17,17 @@ async fn keys_authenticate_authorise_and_revoke() {
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.code(), "unauthenticated");
     assert_eq!(missing.headers["content-type"], "application/problem+json");
-    assert_eq!(t.get("/v1/referrals", "pok_not-a-real-key").await.code(), "unauthenticated");
+    // RFC 9110 §11.6.1: a 401 challenges; RFC 6750 §3: with an error code
+    // only when a key was presented.
+    assert_eq!(missing.headers["www-authenticate"], "Bearer realm=\"partnerops\"");
+    let unknown = t.get("/v1/referrals", "pok_not-a-real-key").await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    assert_eq!(unknown.headers["www-authenticate"], "Bearer realm=\"partnerops\", error=\"invalid_token\"");
 
-    assert_eq!(
-        t.post("/v1/admin/partners", &alpha, json!({"id": "x1", "name": "X", "tier": "gold"})).await.code(),
-        "forbidden"
-    );
+    let forbidden = t.post("/v1/admin/partners", &alpha, json!({"id": "x1", "name": "X", "tier": "gold"})).await;
+    assert_eq!((forbidden.status, forbidden.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(forbidden.body["required_roles"], json!(["admin"]), "a 403 names the roles the route needs");
+    assert!(forbidden.headers.get("www-authenticate").is_none(), "only a 401 challenges");
 
     let created =
         t.post("/v1/admin/keys", &t.admin(), json!({"role": "partner", "partner_id": "alpha", "label": "ci"})).await;
@@ -35,7 +40,9 @@ async fn keys_authenticate_authorise_and_revoke() {
 
     let revoked = t.send(Method::DELETE, &format!("/v1/admin/keys/{key_id}"), Some(&t.admin()), None).await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
-    assert_eq!(t.get("/v1/referrals", &key).await.code(), "unauthenticated");
+    let revoked = t.get("/v1/referrals", &key).await;
+    assert_eq!(revoked.code(), "unauthenticated");
+    assert_eq!(revoked.headers["www-authenticate"], "Bearer realm=\"partnerops\", error=\"invalid_token\"");
     let again = t.send(Method::DELETE, "/v1/admin/keys/key_01kaqz8m2r0000000000000000", Some(&t.admin()), None).await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
@@ -268,6 +275,8 @@ async fn every_route_checks_the_role_before_it_reads_the_body() {
                     route.method,
                     route.path
                 );
+                let named: Vec<&str> = route.roles.iter().map(|r| r.as_str()).collect();
+                assert_eq!(body["required_roles"], json!(named), "{function} {} {}", route.method, route.path);
                 checked += 1;
             }
         }

@@ -14,6 +14,7 @@ mod notifications;
 mod operations;
 mod payouts;
 mod portal;
+mod readme;
 mod redrive;
 mod referrals;
 mod registrations;

@@ -1,21 +1,29 @@
 //! The local server's own costs, counted rather than timed: a transaction
-//! does work in proportion to the items it names, a query to the items it
-//! can match, never to the table, and a message sent reads the clock as
+//! does work in proportion to the items it names, a query (table or index)
+//! to the items in the partition it asks for, never to the table, and a message sent reads the clock as
 //! often however many messages its queue holds.
-//! The shared server's counters belong to the one test that uses it; the
-//! retention and queue tests run servers of their own.
+//! Every test that reads the server's counters runs a server of its own, so
+//! no other test's requests are counted with its own.
 
 // Test helpers as well as tests may stop at the first broken expectation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use partnerops_devstack::moto::MotoServer;
-use partnerops_e2e::{TestStack, moto_endpoint, referral};
+use partnerops_e2e::{TestStack, referral};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-async fn stats() -> Value {
-    reqwest::get(format!("{}/_partnerops/stats", moto_endpoint())).await.unwrap().json().await.unwrap()
+async fn stats(t: &TestStack) -> Value {
+    reqwest::get(format!("{}/_partnerops/stats", t.stack.endpoint)).await.unwrap().json().await.unwrap()
+}
+
+/// A dev stack on a moto server of its own, which the stack must not outlive.
+async fn stack_on_own_server(name: &str) -> (MotoServer, TestStack) {
+    let log = std::env::temp_dir().join(format!("partnerops-moto-{name}-{}.log", std::process::id()));
+    let moto = MotoServer::spawn(&log).unwrap();
+    let endpoint = moto.endpoint.clone();
+    (moto, TestStack::start_with(|options| options.endpoint = Some(endpoint)).await)
 }
 
 async fn fill(t: &TestStack, from: usize, to: usize) {
@@ -30,6 +38,9 @@ async fn fill(t: &TestStack, from: usize, to: usize) {
                     .item("PK", AttributeValue::S(format!("FILL#{n}")))
                     .item("SK", AttributeValue::S("FILL".into()))
                     .item("entity", AttributeValue::S("fill".into()))
+                    // Three items share one index partition, the rest have one each.
+                    .item("GSI1PK", AttributeValue::S(if *n < 3 { "FILL#GROUP".into() } else { format!("FILL#{n}") }))
+                    .item("GSI1SK", AttributeValue::S(format!("{n:06}")))
                     .item("notes", AttributeValue::S("x".repeat(200)))
                     .build()
                     .unwrap();
@@ -42,46 +53,47 @@ async fn fill(t: &TestStack, from: usize, to: usize) {
 
 /// Items moto deep-copied while one referral was accepted and one refused.
 async fn copies_per_intake(t: &TestStack, alpha: &str, beta: &str, domain: &str) -> u64 {
-    let before = stats().await["items_deep_copied"].as_u64().unwrap();
+    let before = stats(t).await["items_deep_copied"].as_u64().unwrap();
     assert_eq!(t.post("/v1/referrals", alpha, referral(domain)).await.status, StatusCode::CREATED);
     assert_eq!(t.post("/v1/referrals", beta, referral(domain)).await.status, StatusCode::CONFLICT);
-    stats().await["items_deep_copied"].as_u64().unwrap() - before
+    stats(t).await["items_deep_copied"].as_u64().unwrap() - before
 }
 
-/// Items moto listed to answer a table query for one filled item and a GSI
-/// query for a key no item holds.
-async fn listed_per_query(t: &TestStack) -> (u64, u64) {
+async fn examined(t: &TestStack) -> u64 {
+    stats(t).await["items_examined_by_queries"].as_u64().unwrap()
+}
+
+/// How many items a query read, and how many it returned.
+async fn query_cost(t: &TestStack, index: Option<&str>, key: &str) -> (u64, i32) {
     let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
     let table = t.stack.provisioned.reference("Table").unwrap().to_owned();
-    let listed = || async { stats().await["items_listed_by_queries"].as_u64().unwrap() };
-    let before = listed().await;
+    let attribute = if index.is_some() { "GSI1PK" } else { "PK" };
+    let before = examined(t).await;
     let got = dynamodb
         .query()
         .table_name(&table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("FILL#7".into()))
+        .set_index_name(index.map(str::to_owned))
+        .key_condition_expression(format!("{attribute} = :pk"))
+        .expression_attribute_values(":pk", AttributeValue::S(key.into()))
         .send()
         .await
         .unwrap();
-    assert_eq!(got.count, 1);
-    let table_query = listed().await - before;
-    let before = listed().await;
-    let got = dynamodb
-        .query()
-        .table_name(&table)
-        .index_name("GSI1")
-        .key_condition_expression("GSI1PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("NO#SUCH#KEY".into()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.count, 0);
-    (table_query, listed().await - before)
+    (examined(t).await - before, got.count)
+}
+
+/// Items moto read to answer a table query for one filled item, a GSI query
+/// for a partition of three and one for a key no item holds.
+async fn examined_per_query(t: &TestStack) -> [(u64, i32); 3] {
+    [
+        query_cost(t, None, "FILL#7").await,
+        query_cost(t, Some("GSI1"), "FILL#GROUP").await,
+        query_cost(t, Some("GSI1"), "NO#SUCH#KEY").await,
+    ]
 }
 
 #[tokio::test]
 async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
-    let t = TestStack::start().await;
+    let (_moto, t) = stack_on_own_server("costs").await;
     let alpha = t.partner("alpha", "gold").await;
     let beta = t.partner("beta", "gold").await;
     // Warm both keys' caches, so only the intakes' own requests are counted.
@@ -89,17 +101,17 @@ async fn a_transaction_costs_what_it_touches_not_what_the_table_holds() {
 
     fill(&t, 0, 100).await;
     let small = copies_per_intake(&t, &alpha, &beta, "small-table.com").await;
-    let listed_small = listed_per_query(&t).await;
+    let read_small = examined_per_query(&t).await;
     fill(&t, 100, 5_000).await;
     let large = copies_per_intake(&t, &alpha, &beta, "large-table.com").await;
-    let listed_large = listed_per_query(&t).await;
-    // A table query lists its one partition, a GSI query the items holding its key.
-    assert_eq!(listed_small, (1, 0), "items listed by a table and a GSI query with 100 items");
-    assert_eq!(listed_large, listed_small, "and with 5,000");
+    let read_large = examined_per_query(&t).await;
+    // A table query reads its one partition, a GSI query the items filed under its key.
+    assert_eq!(read_small, [(1, 1), (3, 3), (0, 0)], "items read and returned by three queries with 100 items");
+    assert_eq!(read_large, read_small, "and with 5,000");
 
     assert_eq!(small, large, "items copied per intake with 100 and with 5,000 items in the table");
     assert!(small <= 10, "a referral's transactions name a handful of items, copied {small}");
-    assert!(stats().await["transactions"].as_u64().unwrap() >= 6, "the intakes wrote through TransactWriteItems");
+    assert!(stats(&t).await["transactions"].as_u64().unwrap() >= 6, "the intakes wrote through TransactWriteItems");
 }
 
 #[tokio::test]
@@ -190,4 +202,104 @@ async fn a_queue_backlog_does_not_make_each_send_read_the_clock_more() {
     assert!(send_empty > 0 && count_empty > 0, "the readings are counted: {send_empty}, {count_empty}");
     assert_eq!(send_full, send_empty, "clock readings of a send into 1 and into 1,001 messages");
     assert_eq!(count_full, count_empty, "clock readings of counting 2 and 1,002 messages");
+}
+
+/// The keys an index query for `partition` returns, in order.
+async fn gsi1_keys(dynamodb: &aws_sdk_dynamodb::Client, table: &str, partition: &str) -> Vec<String> {
+    let got = dynamodb
+        .query()
+        .table_name(table)
+        .index_name("GSI1")
+        .key_condition_expression("GSI1PK = :pk AND GSI1SK > :after")
+        .expression_attribute_values(":pk", AttributeValue::S(partition.into()))
+        .expression_attribute_values(":after", AttributeValue::S("0".into()))
+        .send()
+        .await
+        .unwrap();
+    got.items.unwrap_or_default().iter().map(|item| item["PK"].as_s().unwrap().clone()).collect()
+}
+
+#[tokio::test]
+async fn an_index_query_finds_every_item_its_partition_holds_after_any_change() {
+    use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
+    let t = TestStack::start().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&t.stack.sdk);
+    let table = t.stack.provisioned.reference("Table").unwrap().to_owned();
+    let put = |pk: &str, partition: &str, sort: &str| {
+        dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("PK", AttributeValue::S(pk.into()))
+            .item("SK", AttributeValue::S("X".into()))
+            .item("GSI1PK", AttributeValue::S(partition.into()))
+            .item("GSI1SK", AttributeValue::S(sort.into()))
+            .send()
+    };
+    let update = |pk: &str, partition: &str| {
+        dynamodb
+            .update_item()
+            .table_name(&table)
+            .key("PK", AttributeValue::S(pk.into()))
+            .key("SK", AttributeValue::S("X".into()))
+            .update_expression("SET GSI1PK = :p")
+            .expression_attribute_values(":p", AttributeValue::S(partition.into()))
+            .send()
+    };
+    put("a", "P#1", "2").await.unwrap();
+    put("b", "P#1", "1").await.unwrap();
+    // The first index query files what the table already holds.
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#1").await, ["b", "a"]);
+    put("c", "P#1", "3").await.unwrap();
+    update("a", "P#2").await.unwrap();
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#1").await, ["b", "c"], "a put joins, an update leaves");
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#2").await, ["a"]);
+    // An update that makes its item: filed under the partition it sets.
+    dynamodb
+        .update_item()
+        .table_name(&table)
+        .key("PK", AttributeValue::S("d".into()))
+        .key("SK", AttributeValue::S("X".into()))
+        .update_expression("SET GSI1PK = :p, GSI1SK = :s")
+        .expression_attribute_values(":p", AttributeValue::S("P#2".into()))
+        .expression_attribute_values(":s", AttributeValue::S("9".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#2").await, ["a", "d"]);
+
+    // A cancelled transaction moves nothing: its update is undone.
+    let moved = Update::builder()
+        .table_name(&table)
+        .key("PK", AttributeValue::S("b".into()))
+        .key("SK", AttributeValue::S("X".into()))
+        .update_expression("SET GSI1PK = :p")
+        .expression_attribute_values(":p", AttributeValue::S("P#3".into()))
+        .build()
+        .unwrap();
+    let refused = ConditionCheck::builder()
+        .table_name(&table)
+        .key("PK", AttributeValue::S("c".into()))
+        .key("SK", AttributeValue::S("X".into()))
+        .condition_expression("attribute_not_exists(PK)")
+        .build()
+        .unwrap();
+    let cancelled = dynamodb
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().update(moved).build())
+        .transact_items(TransactWriteItem::builder().condition_check(refused).build())
+        .send()
+        .await;
+    assert!(cancelled.is_err(), "the condition check refuses the transaction");
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#1").await, ["b", "c"], "the undone update left b where it was");
+    assert!(gsi1_keys(&dynamodb, &table, "P#3").await.is_empty());
+
+    dynamodb
+        .delete_item()
+        .table_name(&table)
+        .key("PK", AttributeValue::S("c".into()))
+        .key("SK", AttributeValue::S("X".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gsi1_keys(&dynamodb, &table, "P#1").await, ["b"], "a delete leaves");
 }

@@ -112,8 +112,16 @@ async fn a_decided_registration_reaches_its_partner_only_signed_as_the_spec_says
     let admin_view = t.get("/v1/webhooks/endpoints?partner_id=acme", &t.admin()).await;
     assert_eq!(admin_view.body["items"][0]["id"], id.as_str());
 
-    // Addresses inside the network are refused at registration.
+    // Addresses inside the network are refused at registration; the dev
+    // stack's local receiver is http to 127.0.0.1 or localhost as written,
+    // never another loopback form.
     for url in [
+        "https://[::ffff:127.0.0.1]/x",
+        "https://127.0.0.1:8443/x",
+        "http://[::1]:9000/x",
+        "http://127.0.0.2:9000/x",
+        "http://2130706433:9000/x",
+        "https://localhost:8443/x",
         "https://169.254.169.254/latest/meta-data/",
         "https://10.0.0.8/hook",
         "https://[fd00::1]/hook",

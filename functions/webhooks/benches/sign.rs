@@ -70,7 +70,7 @@ fn deliver(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let url = runtime.block_on(receiver());
     let now = Timestamp::parse("2026-12-01T10:00:00Z").unwrap();
-    let policy = UrlPolicy { allow_loopback: true };
+    let policy = UrlPolicy { local_receiver: true };
     let sender: Arc<dyn WebhookSender> = Arc::new(HttpWebhookSender::new(policy).unwrap());
     let checked = check_url(&url, policy).unwrap();
     let partner = partnerops_domain::partner::PartnerId::parse("acme").unwrap();

@@ -37,7 +37,7 @@ pub trait SeedStore: ApiKeys + Partners {}
 impl<T: ApiKeys + Partners + ?Sized> SeedStore for T {}
 
 /// A demo partner and one key per role: `(label, key)` to print.
-pub async fn seed_demo(store: &dyn SeedStore, now: Timestamp) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn seed_demo(store: &dyn SeedStore, now: Timestamp) -> anyhow::Result<Vec<(Role, String)>> {
     let draft = PartnerDraft {
         id: Some("demo-partner".into()),
         name: Some("Demo Partner".into()),
@@ -53,8 +53,7 @@ pub async fn seed_demo(store: &dyn SeedStore, now: Timestamp) -> anyhow::Result<
         let key = NewApiKey::generate(rand_secret());
         let partner_id = (role == Role::Partner).then(|| partner.id.clone());
         register_key(store, &key, role, partner_id, "dev stack demo", now).await?;
-        let label = if role == Role::Partner { "partner (demo-partner)".to_owned() } else { role.to_string() };
-        keys.push((label, key.plaintext));
+        keys.push((role, key.plaintext));
     }
     Ok(keys)
 }

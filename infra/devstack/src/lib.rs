@@ -74,6 +74,9 @@ pub struct Options {
     /// App mode (SPEC §17): `SLACK_BOT_TOKEN`, `SLACK_SIGNING_SECRET`,
     /// `SLACK_API_URL`. Set, it turns app mode on.
     pub slack_app: Option<SlackAppOptions>,
+    /// The instant the stack's clock starts at, frozen; `None` runs it on
+    /// real time until it is first moved.
+    pub clock_start: Option<partnerops_domain::Timestamp>,
     pub report: Reporter,
 }
 
@@ -91,6 +94,7 @@ impl Options {
             parameter_overrides: BTreeMap::new(),
             slack_webhook_url: None,
             slack_app: None,
+            clock_start: None,
             report: Arc::new(|_| {}),
         }
     }
@@ -138,7 +142,8 @@ pub struct DevStack {
     pub url: String,
     pub endpoint: String,
     pub admin_key: String,
-    pub demo_keys: Vec<(String, String)>,
+    /// The demo partner's key and one key per staff role, when seeded.
+    pub demo_keys: Vec<(Role, String)>,
     pub provisioned: Provisioned,
     pub sdk: SdkConfig,
     pub shared: Arc<Shared>,
@@ -226,7 +231,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
     verify_sender(&sesv2, &from).await?;
     report(&format!("SES sender identity {from}"));
 
-    let clock = Arc::new(DevClock::default());
+    let clock = Arc::new(DevClock::starting_at(options.clock_start));
     let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &table));
     let terms = Arc::new(match &options.slack_app {
         Some(_) => app_mode_terms(options.terms.clone()),
@@ -279,6 +284,7 @@ pub async fn start(options: Options) -> anyhow::Result<DevStack> {
         sent: sent.clone(),
         store: store.clone(),
         last_runs: AsyncMutex::new(BTreeMap::new()),
+        keys: std::iter::once((Role::Admin, admin_key.plaintext.clone())).chain(demo_keys.iter().cloned()).collect(),
     });
 
     let context = ApiContext::new(store.clone(), store.clone(), clock.clone());

@@ -20,6 +20,7 @@ pub fn dev_router(shared: Arc<Shared>) -> Router {
         .route("/_dev/clock", post(move_clock).get(read_clock))
         .route("/_dev/tick", post(tick))
         .route("/_dev/outbox", get(outbox))
+        .route("/_dev/keys", get(keys))
         .with_state(shared)
 }
 
@@ -62,7 +63,10 @@ async fn move_clock(State(shared): State<Arc<Shared>>, ApiJson(body): ApiJson<Cl
         }
         (None, Some(set)) => {
             let at = Timestamp::parse(&set).map_err(|e| Problem::field("set", &e.to_string()))?;
-            shared.clock.set(at);
+            shared
+                .clock
+                .set(at)
+                .map_err(|backwards| Problem::new(StatusCode::CONFLICT, "clock_backwards", backwards.to_string()))?;
             at
         }
         _ => return Err(Problem::field("", "give exactly one of advance or set")),
@@ -84,4 +88,13 @@ async fn tick(State(shared): State<Arc<Shared>>) -> Result<Response, Problem> {
 
 async fn outbox(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.sent.lock().map(|s| s.clone()).unwrap_or_default()).into_response()
+}
+
+/// The admin key and, when the demo is seeded, one key per role (the demo
+/// partner's as `partner`), by role name: what the stack printed at start,
+/// for scripts on this machine.
+async fn keys(State(shared): State<Arc<Shared>>) -> Response {
+    let keys: serde_json::Map<String, serde_json::Value> =
+        shared.keys.iter().map(|(role, key)| (role.to_string(), serde_json::Value::String(key.clone()))).collect();
+    Json(keys).into_response()
 }

@@ -48,6 +48,8 @@ pub struct Shared {
     pub store: Arc<DynamoStore>,
     /// When each scheduled function last ran, by the stack's clock.
     pub last_runs: AsyncMutex<BTreeMap<&'static str, partnerops_domain::Timestamp>>,
+    /// The admin key and the demo keys, by role, for `/_dev/keys`.
+    pub keys: Vec<(partnerops_domain::auth::Role, String)>,
 }
 
 /// The relay cannot see the table's stream: nothing is being published.

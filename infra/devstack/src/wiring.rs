@@ -164,7 +164,7 @@ pub fn consumers(inputs: ConsumerInputs<'_>) -> anyhow::Result<Consumers> {
         clock: clock.clone(),
     });
     // The one exception to the URL rules: receivers on this machine.
-    let policy = UrlPolicy { allow_loopback: true };
+    let policy = UrlPolicy { local_receiver: true };
     let webhooks = Arc::new(Webhooks {
         store: store.clone(),
         sender: Arc::new(HttpWebhookSender::new(policy)?),

@@ -1,5 +1,5 @@
 //! The portal in a real browser, as `cargo xtask test` runs it: Debian's
-//! Chromium (installed with apt when missing and running as root),
+//! Chromium and Node.js (installed with apt when missing and running as root),
 //! playwright-core and axe-core from the npm lock in `tests/browser`, against a
 //! dev stack started for the run. Screenshots land in `target/browser/`.
 
@@ -38,8 +38,30 @@ fn ensure_chromium() -> Result<PathBuf, String> {
     Ok(PathBuf::from(CHROMIUM))
 }
 
+fn has_npm() -> bool {
+    Command::new("npm").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Node.js with npm, for playwright-core: Debian's, installed once per machine.
+fn ensure_npm() -> Result<(), String> {
+    if has_npm() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err("the browser tests need Node.js 18 or later with npm: run `sudo apt-get install nodejs npm` \
+                    (or install them from nodejs.org)"
+            .into());
+    }
+    step("installing Debian's nodejs and npm for the browser tests (apt-get)");
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends", "nodejs", "npm"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// `npm ci` from the lock, once per version of the lock.
 fn ensure_node_modules(dir: &Path) -> Result<(), String> {
+    ensure_npm()?;
     let lock = dir.join("package-lock.json");
     let wanted = fingerprint(&std::fs::read_to_string(&lock).map_err(|e| format!("reading {}: {e}", lock.display()))?);
     let stamp = dir.join("node_modules/.partnerops-lock");

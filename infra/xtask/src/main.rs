@@ -11,33 +11,111 @@ mod browser;
 mod measure;
 mod toolchain;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 use toolchain::{Toolchain, run, step};
 
-const USAGE: &str = "\
-usage: cargo xtask <command>
+/// Project commands. Each one installs what it needs on first use (the
+/// Python virtualenv with moto, the SAM CLI, cfn-lint, cargo-lambda and zig,
+/// pinned in infra/requirements.txt).
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
 
-  dev [--port PORT]        the local stack on http://127.0.0.1:PORT (default 3000)
-  test                     every check CI runs: the OpenAPI document, cfn-lint and
-                           checkov on the template, fmt, clippy, unit, property,
-                           integration, end-to-end and contract (schemathesis)
-                           tests, the portal in Chromium (playwright-core,
-                           axe-core), sam validate --lint
-  package [--x86-64] [FUNCTION…]
-                           cargo lambda build --release for every function or the ones
-                           named (arm64 by default)
-  measure [FUNCTION…]      release binary sizes and cold start to the first runtime poll
-  load [--referrals N] [--writers W] [--sample S]
-                           sustained concurrent referrals on a fresh local stack:
-                           p50 at a small and a full table, the SLA report checked
-                           against the referrals made, moto's memory
-  admin-key (--stack NAME | --table NAME) [--region REGION] [--label TEXT]
-                           create an admin API key in a deployed stack (printed once)
-  redrive --stack NAME --queue notification|payout|export|webhook|reports|rule|relay [--region REGION]
-                           move a deployed stack's dead letters back to their queue
-";
+#[derive(Subcommand)]
+enum Task {
+    /// The local stack on http://127.0.0.1:PORT: moto as AWS, every function on one server
+    Dev {
+        /// The port the API listens on, on 127.0.0.1
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Start the stack's clock frozen at this instant (RFC 3339, e.g. 2026-11-02T09:00:00Z)
+        /// instead of on real time; it only moves forward from there
+        #[arg(long)]
+        clock: Option<String>,
+    },
+    /// Every check CI runs: the OpenAPI document, cfn-lint and checkov on the template, fmt,
+    /// clippy, unit, property, integration, end-to-end and contract (schemathesis) tests, the
+    /// portal in Chromium (playwright-core, axe-core), sam validate --lint
+    Test,
+    /// cargo lambda build --release for every function, or the ones named (arm64 by default)
+    Package {
+        /// Build for x86-64 instead (deploy with Architectures: [x86_64])
+        #[arg(long = "x86-64")]
+        x86_64: bool,
+        /// Functions to build, as template.yaml names their binaries
+        functions: Vec<String>,
+    },
+    /// Release binary sizes and cold start to the first runtime poll
+    Measure {
+        /// Functions to measure, as template.yaml names their binaries
+        functions: Vec<String>,
+    },
+    /// Sustained concurrent referrals on a fresh local stack: latency at a small and a full
+    /// table, a sweep that breaches every referral's timer, the SLA report checked
+    Load {
+        /// Referrals in all
+        #[arg(long, default_value_t = 10_000)]
+        referrals: usize,
+        /// Concurrent writers between the two samples
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Sequential referrals in each latency sample
+        #[arg(long, default_value_t = 300)]
+        sample: usize,
+    },
+    /// Create an admin API key in a deployed stack's table (printed once)
+    AdminKey {
+        /// The stack whose TableName output names the table
+        #[arg(long, required_unless_present = "table", conflicts_with = "table")]
+        stack: Option<String>,
+        /// The table itself
+        #[arg(long)]
+        table: Option<String>,
+        /// The stack's region (else the AWS configuration's)
+        #[arg(long)]
+        region: Option<String>,
+        /// What the key is for, shown in the key list
+        #[arg(long, default_value = "admin (cargo xtask admin-key)")]
+        label: String,
+    },
+    /// Move a deployed stack's dead letters back to where they were going
+    Redrive {
+        /// The deployed stack, whose outputs name its queues, table and bus
+        #[arg(long)]
+        stack: String,
+        /// The dead-letter queue to empty
+        #[arg(long, value_enum)]
+        queue: DeadLetters,
+        /// The stack's region (else the AWS configuration's)
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+/// A deployed stack's dead-letter queues.
+#[derive(Clone, Copy, ValueEnum)]
+enum DeadLetters {
+    /// Notifications the notifier gave up on
+    Notification,
+    /// Payout events the ledger gave up on
+    Payout,
+    /// Export runs the worker gave up on
+    Export,
+    /// Webhook fan-outs and attempts
+    Webhook,
+    /// Events the reports could not fold
+    Reports,
+    /// Events EventBridge could not deliver to a rule's target
+    Rule,
+    /// Stream batches the outbox relay could not publish (replayed from the stream)
+    Relay,
+}
 
 fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -45,19 +123,14 @@ fn root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("dev") => dev(&args[1..]),
-        Some("test") => test(),
-        Some("package") => package(&args[1..]),
-        Some("measure") => chosen_functions(&args[1..]).and_then(|functions| measure::run(&root(), &functions)),
-        Some("admin-key") => admin_key(&args[1..]),
-        Some("redrive") => redrive(&args[1..]),
-        Some("load") => load(&args[1..]),
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match Cli::parse().command {
+        Task::Dev { port, clock } => dev(port, clock.as_deref()),
+        Task::Test => test(),
+        Task::Package { x86_64, functions } => package(x86_64, &functions),
+        Task::Measure { functions } => chosen_functions(&functions).and_then(|f| measure::run(&root(), &f)),
+        Task::AdminKey { stack, table, region, label } => admin_key(stack, table, region, label),
+        Task::Redrive { stack, queue, region } => redrive(&stack, queue, region),
+        Task::Load { referrals, writers, sample } => load(referrals, writers, sample),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,12 +147,8 @@ fn cargo() -> Command {
     command
 }
 
-fn dev(args: &[String]) -> Result<(), String> {
-    let port = match args {
-        [] => "3000".to_owned(),
-        [flag, port] if flag == "--port" && port.parse::<u16>().is_ok() => port.clone(),
-        _ => return Err("usage: cargo xtask dev [--port PORT]".into()),
-    };
+fn dev(port: u16, clock: Option<&str>) -> Result<(), String> {
+    let port = port.to_string();
     let tools = Toolchain::ensure(&root())?;
     step("building the dev stack");
     run(cargo().args(["build", "--package", "partnerops-devstack", "--bin", "partnerops-dev"]))?;
@@ -87,18 +156,24 @@ fn dev(args: &[String]) -> Result<(), String> {
     let binary = target_dir().join("debug/partnerops-dev");
     let mut command = tools.command(&binary);
     command.current_dir(root()).args(["--port", &port]);
+    if let Some(clock) = clock {
+        command.args(["--clock", clock]);
+    }
     // Become the dev stack, so Ctrl-C and SIGTERM reach it (and it stops moto).
     use std::os::unix::process::CommandExt as _;
     Err(format!("cannot start {}: {}", binary.display(), command.exec()))
 }
 
-fn load(args: &[String]) -> Result<(), String> {
+fn load(referrals: usize, writers: usize, sample: usize) -> Result<(), String> {
+    let args =
+        ["--referrals", &referrals.to_string(), "--writers", &writers.to_string(), "--sample", &sample.to_string()]
+            .map(str::to_owned);
     let tools = Toolchain::ensure(&root())?;
     // The same debug build as `cargo xtask dev`, so the figures are the local stack's.
     step("building the load tool");
     run(cargo().args(["build", "--package", "partnerops-devstack", "--bin", "partnerops-load"]))?;
     step("loading a fresh local stack");
-    run(tools.command(&target_dir().join("debug/partnerops-load")).current_dir(root()).args(args))
+    run(tools.command(&target_dir().join("debug/partnerops-load")).current_dir(root()).args(&args))
 }
 
 fn target_dir() -> PathBuf {
@@ -205,11 +280,8 @@ fn chosen_functions(names: &[String]) -> Result<Vec<String>, String> {
     }
 }
 
-fn package(args: &[String]) -> Result<(), String> {
-    let (arch, names) = match args.split_first() {
-        Some((flag, rest)) if flag == "--x86-64" => ("--x86-64", rest),
-        _ => ("--arm64", args),
-    };
+fn package(x86_64: bool, names: &[String]) -> Result<(), String> {
+    let arch = if x86_64 { "--x86-64" } else { "--arm64" };
     let functions = chosen_functions(names)?;
     let tools = Toolchain::ensure(&root())?;
     if arch == "--arm64" {
@@ -247,39 +319,19 @@ fn stack_outputs(tools: &Toolchain, stack: &str, region: Option<&str>) -> Result
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// `cargo xtask redrive --stack NAME --queue notification|payout|export|webhook|reports|rule|relay`:
-/// moves a dead-letter queue's messages back to their source queue.
-fn redrive(args: &[String]) -> Result<(), String> {
+/// Moves a dead-letter queue's messages back to their source queue.
+fn redrive(stack: &str, queue: DeadLetters, region: Option<String>) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
-    let (mut stack, mut queue, mut region) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?.clone();
-        match flag.as_str() {
-            "--stack" => stack = Some(value),
-            "--queue" => queue = Some(value),
-            "--region" => region = Some(value),
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    let (Some(stack), Some(queue)) = (stack, queue) else {
-        return Err("give --stack NAME --queue notification|payout|export|webhook|reports|rule|relay".into());
+    let (name, source, dlq) = match queue {
+        DeadLetters::Notification => ("notification", "NotificationQueueUrl", "NotificationDLQUrl"),
+        DeadLetters::Payout => ("payout", "PayoutQueueUrl", "PayoutDLQUrl"),
+        DeadLetters::Export => ("export", "ExportQueueUrl", "ExportDLQUrl"),
+        DeadLetters::Webhook => ("webhook", "WebhookQueueUrl", "WebhookDLQUrl"),
+        DeadLetters::Reports => ("reports", "ReportsQueueUrl", "ReportsDLQUrl"),
+        DeadLetters::Rule => ("rule", "", "RuleDLQUrl"),
+        DeadLetters::Relay => ("relay", "stream", "OutboxRelayDLQUrl"),
     };
-    let (source, dlq) = match queue.as_str() {
-        "notification" => ("NotificationQueueUrl", "NotificationDLQUrl"),
-        "payout" => ("PayoutQueueUrl", "PayoutDLQUrl"),
-        "export" => ("ExportQueueUrl", "ExportDLQUrl"),
-        "webhook" => ("WebhookQueueUrl", "WebhookDLQUrl"),
-        "reports" => ("ReportsQueueUrl", "ReportsDLQUrl"),
-        "rule" => ("", "RuleDLQUrl"),
-        "relay" => ("stream", "OutboxRelayDLQUrl"),
-        other => {
-            return Err(format!(
-                "unknown queue {other}: notification, payout, export, webhook, reports, rule or relay"
-            ));
-        }
-    };
-    let outputs = stack_outputs(&tools, &stack, region.as_deref())?;
+    let outputs = stack_outputs(&tools, stack, region.as_deref())?;
     let output = |key: &str| toolchain::output_value(&outputs, key).ok_or(format!("stack {stack} has no {key} output"));
     let from = output(dlq)?;
     step("building the redrive tool");
@@ -297,27 +349,17 @@ fn redrive(args: &[String]) -> Result<(), String> {
     if let Some(region) = &region {
         command.args(["--region", region]);
     }
-    step(&format!("moving {queue} dead letters back to where they were going"));
+    step(&format!("moving {name} dead letters back to where they were going"));
     run(&mut command)
 }
 
-fn admin_key(args: &[String]) -> Result<(), String> {
+fn admin_key(
+    stack: Option<String>,
+    table: Option<String>,
+    region: Option<String>,
+    label: String,
+) -> Result<(), String> {
     let tools = Toolchain::ensure(&root())?;
-    let mut stack = None;
-    let mut table = None;
-    let mut region = None;
-    let mut label = "admin (cargo xtask admin-key)".to_owned();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?.clone();
-        match flag.as_str() {
-            "--stack" => stack = Some(value),
-            "--table" => table = Some(value),
-            "--region" => region = Some(value),
-            "--label" => label = value,
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
     let table = match (table, stack) {
         (Some(table), _) => table,
         (None, Some(stack)) => {

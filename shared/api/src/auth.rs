@@ -65,9 +65,9 @@ pub async fn authenticate(
         return Err(Problem::unauthenticated());
     }
     let (key_id, hash) = presented_key(presented);
-    let resolved = resolve(&context, &key_id).await?.ok_or_else(Problem::unauthenticated)?;
+    let resolved = resolve(&context, &key_id).await?.ok_or_else(Problem::invalid_key)?;
     if resolved.revoked || !resolved.hash.same_as(&hash) {
-        return Err(Problem::unauthenticated());
+        return Err(Problem::invalid_key());
     }
     if resolved.suspended {
         return Err(Problem::partner_suspended());

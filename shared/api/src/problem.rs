@@ -28,7 +28,14 @@ pub struct ProblemBody {
     pub errors: Vec<FieldError>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// A 401's `WWW-Authenticate` challenge (RFC 6750 §3): with an error
+    /// code when a key was presented and refused, without one when none was.
+    #[serde(skip)]
+    pub challenge: &'static str,
 }
+
+const CHALLENGE: &str = "Bearer realm=\"partnerops\"";
+const CHALLENGE_INVALID: &str = "Bearer realm=\"partnerops\", error=\"invalid_token\"";
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
@@ -40,6 +47,7 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             extra: Map::new(),
+            challenge: CHALLENGE,
         }))
     }
 
@@ -62,6 +70,17 @@ impl Problem {
             "unauthenticated",
             "A valid API key is required: Authorization: Bearer <key>.",
         )
+    }
+
+    /// 401 for a key that was presented but is unknown, revoked or wrong.
+    pub fn invalid_key() -> Self {
+        let mut problem = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "The API key is not valid: unknown, revoked or mistyped.",
+        );
+        problem.0.challenge = CHALLENGE_INVALID;
+        problem
     }
 
     pub fn forbidden() -> Self {
@@ -166,7 +185,7 @@ impl IntoResponse for Problem {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"partnerops\""));
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(self.0.challenge));
         }
         response
     }

@@ -37,7 +37,8 @@ fn bench_sweep(c: &mut Criterion) {
         }
     });
     let swept = runtime.block_on(sweep(&base.snapshot(), now)).unwrap();
-    assert_eq!((swept.due, swept.signals), (DUE as usize, 2 * DUE as usize), "{swept:?}");
+    // Each due timer breaches at once; its due-soon notice is folded into the breach.
+    assert_eq!((swept.due, swept.signals, swept.changed), (DUE as usize, DUE as usize, DUE as usize), "{swept:?}");
     let due: Vec<SlaTimer> = base.timers().into_iter().filter(|t| t.started_at == early).collect();
     assert_eq!(due.len(), DUE as usize);
 
@@ -54,7 +55,15 @@ fn bench_sweep(c: &mut Criterion) {
         })
     });
     group.bench_function("sweep: 100 due among 5,100 timers (index read, writes with their events)", |b| {
-        b.iter_batched(|| base.snapshot(), |store| runtime.block_on(sweep(&store, now)), BatchSize::PerIteration)
+        // The store is handed back, so dropping it is not timed.
+        b.iter_batched(
+            || base.snapshot(),
+            |store| {
+                let report = runtime.block_on(sweep(&store, now));
+                (store, report)
+            },
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }

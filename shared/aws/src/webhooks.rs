@@ -47,7 +47,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 /// The addresses `host` resolves to, if every one of them may be called.
 pub async fn resolve_checked(host: &str, policy: UrlPolicy) -> Result<Vec<IpAddr>, UrlRefusal> {
     let addresses = lookup(host).await?;
-    addresses_allowed(&addresses, policy)?;
+    addresses_allowed(host, &addresses, policy)?;
     Ok(addresses)
 }
 
@@ -155,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn names_are_judged_by_what_they_resolve_to() {
         assert_eq!(resolve_checked("localhost", UrlPolicy::default()).await, Err(UrlRefusal::PrivateAddress));
-        let dev = resolve_checked("localhost", UrlPolicy { allow_loopback: true }).await;
+        let dev = resolve_checked("localhost", UrlPolicy { local_receiver: true }).await;
         assert!(dev.is_ok_and(|a| a.iter().all(|ip| ip.is_loopback())));
         assert_eq!(resolve_checked("no-such-host.invalid", UrlPolicy::default()).await, Err(UrlRefusal::Unresolvable));
     }

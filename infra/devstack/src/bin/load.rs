@@ -16,27 +16,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: partnerops-load [--referrals N] [--writers W] [--sample S]";
-
+/// Sustained concurrent referrals on a fresh local stack.
+#[derive(clap::Parser)]
+#[command(name = "partnerops-load")]
 struct Args {
+    /// Referrals in all
+    #[arg(long, default_value_t = 10_000)]
     referrals: usize,
-    writers: usize,
-    sample: usize,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args { referrals: 10_000, writers: 4, sample: 300 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value: usize = it.next().and_then(|v| v.parse().ok()).with_context(|| USAGE.to_owned())?;
-        match flag.as_str() {
-            "--referrals" => parsed.referrals = value,
-            "--writers" => parsed.writers = value.clamp(1, 64),
-            "--sample" => parsed.sample = value.clamp(10, 10_000),
-            _ => bail!(USAGE),
-        }
-    }
-    Ok(parsed)
+    /// Concurrent writers between the two samples
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    writers: u16,
+    /// Sequential referrals in each latency sample
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u16).range(10..=10_000))]
+    sample: u16,
 }
 
 struct Client {
@@ -87,16 +79,58 @@ async fn moto_stats(http: &reqwest::Client, endpoint: &str) -> anyhow::Result<Va
     Ok(http.get(format!("{endpoint}/_partnerops/stats")).send().await?.json().await?)
 }
 
-/// After the load, what was derived from it still adds up: once the relay
-/// and the queues are drained, the SLA report counts every referral's
-/// opportunity-creation timer exactly once.
-async fn settled_report(http: &reqwest::Client, url: &str, admin: &str, referrals: usize) -> anyhow::Result<()> {
-    let tick = http.post(format!("{url}/_dev/tick")).send().await?;
-    anyhow::ensure!(tick.status().is_success(), "/_dev/tick answered {}", tick.status());
+/// Runs the schedules once and waits for what they started: its summary and
+/// how long it took, in seconds.
+async fn tick(http: &reqwest::Client, url: &str) -> anyhow::Result<(Value, f64)> {
+    let started = Instant::now();
+    let reply = http.post(format!("{url}/_dev/tick")).send().await?;
+    anyhow::ensure!(reply.status().is_success(), "/_dev/tick answered {}", reply.status());
+    let summary: Value = reply.json().await?;
+    Ok((summary, started.elapsed().as_secs_f64()))
+}
+
+fn count(summary: &Value, field: &str) -> u64 {
+    summary[field].as_u64().unwrap_or(0)
+}
+
+/// Drains what the writes left behind, so a latency sample measures the
+/// table's size and not the consumers' backlog; then an idle tick.
+async fn settle(http: &reqwest::Client, url: &str, after: &str) -> anyhow::Result<()> {
+    let (summary, settled) = tick(http, url).await?;
+    let (_, idle) = tick(http, url).await?;
+    println!(
+        "settled after {after} in {settled:.1} s ({} events relayed, {} messages handled), then an idle /_dev/tick in {:.0} ms",
+        count(&summary, "events_published"),
+        count(&summary, "messages_processed"),
+        idle * 1000.0
+    );
+    Ok(())
+}
+
+/// Moves the stack's clock past every referral's 24 h and runs the sweep:
+/// every opportunity-creation timer breaches and each breach is notified.
+async fn breach_all(http: &reqwest::Client, url: &str, referrals: usize) -> anyhow::Result<()> {
+    let moved = http.post(format!("{url}/_dev/clock")).json(&json!({ "advance": "25h" })).send().await?;
+    anyhow::ensure!(moved.status().is_success(), "/_dev/clock answered {}", moved.status());
+    let (summary, took) = tick(http, url).await?;
+    let (signals, sent) = (count(&summary, "sla_signals"), count(&summary, "notifications_sent"));
+    println!(
+        "the sweep 25 h later: {signals} breaches, {} timers read, {sent} notifications sent, {} events relayed, in {took:.1} s",
+        count(&summary, "sla_items_read"),
+        count(&summary, "events_published")
+    );
+    anyhow::ensure!(usize::try_from(signals).ok() == Some(referrals), "{signals} breaches for {referrals} referrals");
+    anyhow::ensure!(sent >= signals, "{sent} notifications for {signals} breaches: {summary}");
+    Ok(())
+}
+
+/// After the load, what was derived from it still adds up: the SLA report
+/// counts every referral's opportunity-creation timer once, each breached.
+async fn checked_report(http: &reqwest::Client, url: &str, admin: &str, referrals: usize) -> anyhow::Result<()> {
     let clock: Value = http.get(format!("{url}/_dev/clock")).send().await?.json().await?;
     let now = clock["now"].as_str().context("no now in /_dev/clock")?;
     let today = chrono::DateTime::parse_from_rfc3339(now)?.date_naive();
-    let (from, to) = (today, today + chrono::Days::new(2));
+    let (from, to) = (today - chrono::Days::new(2), today);
     let started = Instant::now();
     let reply =
         http.get(format!("{url}/v1/reports/slas?from={from}&to={to}&group_by=kind")).bearer_auth(admin).send().await?;
@@ -105,19 +139,21 @@ async fn settled_report(http: &reqwest::Client, url: &str, admin: &str, referral
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let row = report["rows"].as_array().into_iter().flatten().find(|r| r["key"] == "opportunity_creation");
     let timers = row.and_then(|r| r["timers"].as_u64()).unwrap_or(0);
+    let breached = row.and_then(|r| r["breached"].as_u64()).unwrap_or(0);
     anyhow::ensure!(
-        usize::try_from(timers).ok() == Some(referrals),
-        "the SLA report counts {timers} opportunity_creation timers for {referrals} referrals: {report}"
+        usize::try_from(timers).ok() == Some(referrals) && breached == timers,
+        "the SLA report counts {timers} opportunity_creation timers, {breached} breached, for {referrals} referrals: {report}"
     );
     println!(
-        "SLA report after the load ({from} to {to}, by kind): {timers} opportunity_creation timers, one per referral, in {took:.0} ms"
+        "SLA report ({from} to {to}, by kind): {timers} opportunity_creation timers, one per referral, all breached, in {took:.0} ms"
     );
     Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = <Args as clap::Parser>::parse();
+    let sample_size = usize::from(args.sample);
     let mut options = Options::new(program_terms()?);
     options.background_relay = true;
     options.report = Arc::new(|step: &str| eprintln!("==> {step}"));
@@ -138,10 +174,11 @@ async fn main() -> anyhow::Result<()> {
     for n in 0..100 {
         client.refer(1_000_000 + n).await?;
     }
-    let (small_p50, small_p95) = sample(&client, 2_000_000, args.sample).await?;
-    println!("table with {:>6} referrals: p50 {small_p50:6.1} ms  p95 {small_p95:6.1} ms", 100 + args.sample);
+    settle(&http, &stack.url, "100 referrals").await?;
+    let (small_p50, small_p95) = sample(&client, 2_000_000, sample_size).await?;
+    println!("table with {:>6} referrals: p50 {small_p50:6.1} ms  p95 {small_p95:6.1} ms", 100 + sample_size);
 
-    let target = args.referrals.saturating_sub(100 + 2 * args.sample);
+    let target = args.referrals.saturating_sub(100 + 2 * sample_size);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut writers = Vec::new();
@@ -167,10 +204,18 @@ async fn main() -> anyhow::Result<()> {
         target as f64 / elapsed.max(0.001)
     );
 
-    let (large_p50, large_p95) = sample(&client, 4_000_000, args.sample).await?;
-    println!("table with {:>6} referrals: p50 {large_p50:6.1} ms  p95 {large_p95:6.1} ms", args.referrals);
-    println!("p50 ratio large / small: {:.2}", large_p50 / small_p50.max(0.001));
-    settled_report(&http, &stack.url, &admin, 100 + 2 * args.sample + target).await?;
+    settle(&http, &stack.url, "the writers").await?;
+    let (large_p50, large_p95) = sample(&client, 4_000_000, sample_size).await?;
+    let referrals = 100 + 2 * sample_size + target;
+    println!("table with {referrals:>6} referrals: p50 {large_p50:6.1} ms  p95 {large_p95:6.1} ms");
+    println!(
+        "ratios large / small: p50 {:.2}, p95 {:.2}",
+        large_p50 / small_p50.max(0.001),
+        large_p95 / small_p95.max(0.001)
+    );
+    settle(&http, &stack.url, "the second sample").await?;
+    breach_all(&http, &stack.url, referrals).await?;
+    checked_report(&http, &stack.url, &admin, referrals).await?;
     let stats = moto_stats(&http, &stack.endpoint).await?;
     println!("moto: {} MiB resident, {stats}", stats["rss_mib"]);
     Ok(())

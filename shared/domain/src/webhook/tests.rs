@@ -69,7 +69,7 @@ fn a_rotation_signs_with_both_secrets_for_a_day() {
 #[test]
 fn url_rules_refuse_private_and_plain_addresses() {
     let deployed = UrlPolicy::default();
-    let dev = UrlPolicy { allow_loopback: true };
+    let dev = UrlPolicy { local_receiver: true };
     for (url, refusal) in [
         ("http://hooks.example.com/x", UrlRefusal::NotHttps),
         ("ftp://hooks.example.com/x", UrlRefusal::NotHttps),
@@ -106,12 +106,28 @@ fn url_rules_refuse_private_and_plain_addresses() {
     let named = check_url("https://hooks.example.com/in", deployed).unwrap();
     assert_eq!(named.host_to_resolve.as_deref(), Some("hooks.example.com"));
     assert_eq!(check_url("https://93.184.216.34/in", deployed).unwrap().host_to_resolve, None);
-    // The dev stack: http to loopback with a port, nothing else plain.
-    assert!(check_url("http://127.0.0.1:8080/x", dev).is_ok());
-    assert!(check_url("http://localhost:8080/x", dev).is_ok());
-    assert_eq!(check_url("http://127.0.0.1/x", dev).unwrap_err(), UrlRefusal::NotHttps);
-    assert_eq!(check_url("http://hooks.example.com:80/x", dev).unwrap_err(), UrlRefusal::NotHttps);
-    assert_eq!(check_url("https://10.0.0.1/x", dev).unwrap_err(), UrlRefusal::PrivateAddress);
+    // The dev stack: plain http to 127.0.0.1 or localhost with a port, as
+    // written; no other loopback form, and nothing else plain.
+    assert_eq!(check_url("http://127.0.0.1:8080/x", dev).unwrap().host_to_resolve, None);
+    assert_eq!(check_url("http://localhost:8080/x", dev).unwrap().host_to_resolve.as_deref(), Some("localhost"));
+    assert!(check_url("http://LOCALHOST:8080/x", dev).is_ok(), "hosts are compared as URL parsing writes them");
+    for (url, refusal) in [
+        ("http://127.0.0.1/x", UrlRefusal::NotHttps),
+        ("http://hooks.example.com:80/x", UrlRefusal::NotHttps),
+        ("http://127.0.0.2:8080/x", UrlRefusal::NotHttps),
+        ("http://[::1]:8080/x", UrlRefusal::NotHttps),
+        ("http://[::ffff:127.0.0.1]:8080/x", UrlRefusal::NotHttps),
+        ("http://api.localhost:8080/x", UrlRefusal::NotHttps),
+        ("http://2130706433:8080/x", UrlRefusal::NotHttps),
+        ("http://0x7f.1:8080/x", UrlRefusal::NotHttps),
+        ("https://[::ffff:127.0.0.1]/x", UrlRefusal::PrivateAddress),
+        ("https://127.0.0.1:8080/x", UrlRefusal::PrivateAddress),
+        ("https://localhost:8080/x", UrlRefusal::PrivateAddress),
+        ("https://[::1]/x", UrlRefusal::PrivateAddress),
+        ("https://10.0.0.1/x", UrlRefusal::PrivateAddress),
+    ] {
+        assert_eq!(check_url(url, dev).unwrap_err(), refusal, "{url}");
+    }
 }
 
 #[test]
@@ -120,12 +136,18 @@ fn a_host_is_allowed_only_if_every_address_is_public() {
     let private: IpAddr = "10.0.0.7".parse().unwrap();
     let loopback: IpAddr = "127.0.0.1".parse().unwrap();
     let policy = UrlPolicy::default();
-    assert!(addresses_allowed(&[public], policy).is_ok());
-    assert_eq!(addresses_allowed(&[public, private], policy), Err(UrlRefusal::PrivateAddress));
-    assert_eq!(addresses_allowed(&[], policy), Err(UrlRefusal::Unresolvable));
-    assert_eq!(addresses_allowed(&[loopback], policy), Err(UrlRefusal::PrivateAddress));
-    assert!(addresses_allowed(&[loopback], UrlPolicy { allow_loopback: true }).is_ok());
-    assert_eq!(addresses_allowed(&[private], UrlPolicy { allow_loopback: true }), Err(UrlRefusal::PrivateAddress));
+    let dev = UrlPolicy { local_receiver: true };
+    assert!(addresses_allowed("hooks.example.com", &[public], policy).is_ok());
+    assert_eq!(addresses_allowed("hooks.example.com", &[public, private], policy), Err(UrlRefusal::PrivateAddress));
+    assert_eq!(addresses_allowed("hooks.example.com", &[], policy), Err(UrlRefusal::Unresolvable));
+    assert_eq!(addresses_allowed("hooks.example.com", &[loopback], policy), Err(UrlRefusal::PrivateAddress));
+    // The dev stack's receiver by name resolves to loopback and only there;
+    // any other name is held to the deployed rule.
+    assert_eq!(addresses_allowed("localhost", &[loopback], policy), Err(UrlRefusal::PrivateAddress));
+    assert!(addresses_allowed("localhost", &[loopback], dev).is_ok());
+    assert_eq!(addresses_allowed("localhost", &[public], dev), Err(UrlRefusal::PrivateAddress));
+    assert_eq!(addresses_allowed("rebound.example.com", &[loopback], dev), Err(UrlRefusal::PrivateAddress));
+    assert_eq!(addresses_allowed("localhost", &[private], dev), Err(UrlRefusal::PrivateAddress));
     assert!(public_address("2606:4700::1111".parse().unwrap()));
     assert!(!public_address("2001:db8::1".parse().unwrap()));
 }

@@ -1,16 +1,20 @@
 //! Which URLs and addresses a delivery may call: https only, never loopback,
 //! private, link-local, CGNAT, multicast or unspecified (the dev stack's
-//! loopback exception aside).
+//! local receiver aside).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const MAX_URL_LEN: usize = 2048;
 
-/// What the dev stack allows beyond the deployed rules: plain http to a
-/// loopback receiver, so that webhooks can be tried on one machine.
+/// What the dev stack allows beyond the deployed rules: a receiver on this
+/// machine, so that webhooks can be tried on one machine. The exception is
+/// by scheme and host, not by address: plain `http` to exactly `127.0.0.1`
+/// or `localhost` on an explicit port. Every other loopback form (`https`,
+/// `[::1]`, `[::ffff:127.0.0.1]`, `127.0.0.2`, `api.localhost`) is refused
+/// as it is when deployed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UrlPolicy {
-    pub allow_loopback: bool,
+    pub local_receiver: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +43,21 @@ pub struct CheckedUrl {
     pub host_to_resolve: Option<String>,
 }
 
+/// The name the dev stack's local receiver may be called by.
+const LOCAL_RECEIVER_NAME: &str = "localhost";
+
+/// `http://127.0.0.1:<port>` or `http://localhost:<port>`, as written: an
+/// address spelt another way (`2130706433`, `0x7f.1`) is not the exception.
+fn is_local_receiver(raw: &str, url: &url::Url) -> bool {
+    let written = raw.get(..17).unwrap_or(raw).to_ascii_lowercase();
+    let host = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST && written.starts_with("http://127.0.0.1:"),
+        Some(url::Host::Domain(name)) => name == LOCAL_RECEIVER_NAME && written.starts_with("http://localhost:"),
+        _ => false,
+    };
+    url.scheme() == "http" && url.port().is_some() && host
+}
+
 /// Checks a URL's shape and any address literal in it; a named host still
 /// has to resolve to allowed addresses ([`addresses_allowed`]).
 pub fn check_url(raw: &str, policy: UrlPolicy) -> Result<CheckedUrl, UrlRefusal> {
@@ -49,32 +68,27 @@ pub fn check_url(raw: &str, policy: UrlPolicy) -> Result<CheckedUrl, UrlRefusal>
     if !url.username().is_empty() || url.password().is_some() {
         return Err(UrlRefusal::Credentials);
     }
-    let host = url.host().ok_or(UrlRefusal::Malformed)?;
-    let loopback_host = match &host {
-        url::Host::Domain(name) => is_localhost_name(name),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    };
-    match url.scheme() {
-        "https" => {}
-        // The dev stack's one exception: plain http to a loopback receiver
-        // on an explicit port.
-        "http" if policy.allow_loopback && loopback_host && url.port().is_some() => {}
-        _ => return Err(UrlRefusal::NotHttps),
+    let host = url.host().ok_or(UrlRefusal::Malformed)?.to_owned();
+    if policy.local_receiver && is_local_receiver(raw, &url) {
+        let host_to_resolve = matches!(host, url::Host::Domain(_)).then(|| LOCAL_RECEIVER_NAME.to_owned());
+        return Ok(CheckedUrl { url, host_to_resolve });
+    }
+    if url.scheme() != "https" {
+        return Err(UrlRefusal::NotHttps);
     }
     let host_to_resolve = match host {
         url::Host::Domain(name) => {
-            if is_localhost_name(name) && !policy.allow_loopback {
+            if is_localhost_name(&name) {
                 return Err(UrlRefusal::PrivateAddress);
             }
-            Some(name.to_owned())
+            Some(name)
         }
         url::Host::Ipv4(ip) => {
-            addresses_allowed(&[IpAddr::V4(ip)], policy)?;
+            addresses_allowed("", &[IpAddr::V4(ip)], policy)?;
             None
         }
         url::Host::Ipv6(ip) => {
-            addresses_allowed(&[IpAddr::V6(ip)], policy)?;
+            addresses_allowed("", &[IpAddr::V6(ip)], policy)?;
             None
         }
     };
@@ -86,17 +100,16 @@ fn is_localhost_name(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
 }
 
-/// What a host resolved to may be called only if every address is public:
+/// What `host` resolved to may be called only if every address is public:
 /// one private answer among public ones is how rebinding attacks get in.
-pub fn addresses_allowed(addresses: &[IpAddr], policy: UrlPolicy) -> Result<(), UrlRefusal> {
+/// The dev stack's local receiver, by name, must resolve to loopback only.
+pub fn addresses_allowed(host: &str, addresses: &[IpAddr], policy: UrlPolicy) -> Result<(), UrlRefusal> {
     if addresses.is_empty() {
         return Err(UrlRefusal::Unresolvable);
     }
-    let refused = addresses.iter().any(|ip| match public_address(*ip) {
-        true => false,
-        false => !(policy.allow_loopback && ip_is_loopback(*ip)),
-    });
-    if refused { Err(UrlRefusal::PrivateAddress) } else { Ok(()) }
+    let allowed: fn(IpAddr) -> bool =
+        if policy.local_receiver && host == LOCAL_RECEIVER_NAME { ip_is_loopback } else { public_address };
+    if addresses.iter().all(|ip| allowed(*ip)) { Ok(()) } else { Err(UrlRefusal::PrivateAddress) }
 }
 
 fn ip_is_loopback(ip: IpAddr) -> bool {
