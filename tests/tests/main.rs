@@ -4,6 +4,7 @@
 
 mod agreement;
 mod aws;
+mod cli;
 mod contract;
 mod conventions;
 mod crm;

@@ -22,7 +22,9 @@ use std::sync::Arc;
 /// The probe's key: outside every key space the functions use.
 const PROBE_PK: &str = "DEVSTACK#RELAY";
 const PROBE_SK: &str = "PROBE";
-/// Polls after a drain before a probe that has not shown up counts as lost.
+/// Reads that find nothing new, after a drain, before a probe that has not
+/// shown up counts as lost. Reads that find records are the relay catching up
+/// on a busy stream (consumers write too), not a stall, and do not count.
 const PROBE_POLLS: usize = 20;
 
 /// What the relay knows of its own health.
@@ -53,6 +55,8 @@ pub struct StreamRelay {
     clock: Arc<dyn Clock>,
     probe_written: u64,
     probe_seen: u64,
+    /// Stream records read, outbox or not: a read that moves it is progress.
+    records_read: u64,
     /// Probes that did not come back: each one a stall, even if it healed.
     stalls: u64,
     health: RelayHealth,
@@ -79,6 +83,7 @@ impl StreamRelay {
             clock,
             probe_written: 0,
             probe_seen: 0,
+            records_read: 0,
             stalls: 0,
             health: RelayHealth::Ok,
         }
@@ -162,7 +167,9 @@ impl StreamRelay {
             };
             let mut items = Vec::new();
             let mut last_sequence = None;
-            for record in output.records.unwrap_or_default() {
+            let records = output.records.unwrap_or_default();
+            self.records_read += records.len() as u64;
+            for record in records {
                 let Some(change) = record.dynamodb else {
                     continue;
                 };
@@ -213,11 +220,13 @@ impl StreamRelay {
     pub async fn drain(&mut self) -> anyhow::Result<RelayReport> {
         let mut total = self.drain_once().await?;
         let probe = self.write_probe().await?;
-        for _ in 0..PROBE_POLLS {
-            if self.probe_seen >= probe {
-                break;
-            }
+        let mut empty_reads = 0;
+        while self.probe_seen < probe && empty_reads < PROBE_POLLS {
+            let read_before = self.records_read;
             let report = self.poll_once().await?;
+            if self.records_read == read_before {
+                empty_reads += 1;
+            }
             total.published += report.published;
             total.already_published += report.already_published;
             total.put_events_calls += report.put_events_calls;
@@ -230,7 +239,7 @@ impl StreamRelay {
             self.health = RelayHealth::Ok;
         } else {
             let reason = format!(
-                "a write to {} did not appear in its stream {} after {PROBE_POLLS} reads: \
+                "a write to {} did not appear in its stream {} after {PROBE_POLLS} reads found nothing new: \
                  the relay cannot see new records, so no event is being published",
                 self.table, self.stream_arn
             );
@@ -248,8 +257,9 @@ impl StreamRelay {
     async fn drain_once(&mut self) -> anyhow::Result<RelayReport> {
         let mut total = RelayReport::default();
         for _ in 0..100 {
+            let read_before = self.records_read;
             let report = self.poll_once().await?;
-            let idle = report.published == 0 && report.failed.is_empty();
+            let idle = self.records_read == read_before && report.failed.is_empty();
             total.published += report.published;
             total.already_published += report.already_published;
             total.put_events_calls += report.put_events_calls;

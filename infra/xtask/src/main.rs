@@ -2,7 +2,8 @@
 //!
 //! Every command installs what it needs first (the Python virtualenv with
 //! moto, the SAM CLI, cfn-lint, cargo-lambda and zig, pinned in
-//! infra/requirements.txt), so a fresh clone needs only Rust and Python 3.
+//! infra/requirements.txt); the browser suite's Chromium, Node.js and npm
+//! packages are installed by `test` itself (README, first lines).
 
 // Reporting sizes and timings only; money never passes through this crate.
 #![allow(clippy::float_arithmetic)]
@@ -143,6 +144,7 @@ fn main() -> ExitCode {
 
 fn cargo() -> Command {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    toolchain::without_cargo_run_env(&mut command);
     command.current_dir(root());
     command
 }

@@ -109,6 +109,7 @@ impl Toolchain {
     /// The environment every tool and test gets: the venv first on PATH (so
     /// cargo-lambda finds zig), the venv for the local stack, no SAM telemetry.
     pub fn apply_env(&self, command: &mut Command) {
+        without_cargo_run_env(command);
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut paths = vec![self.venv.join("bin")];
         paths.extend(std::env::split_paths(&path));
@@ -154,6 +155,30 @@ pub fn output_value(json: &str, key: &str) -> Option<String> {
         .and_then(|o| o.get("OutputValue")?.as_str().map(str::to_owned))
 }
 
+/// Removes what `cargo run` sets for the xtask binary itself (its manifest
+/// directory, its package name and version), so a cargo started from here sees
+/// the same environment as one started by hand. ring's build script reruns when
+/// `CARGO_MANIFEST_DIR` or `CARGO_PKG_NAME` changes, and with it everything that
+/// links ring: without this, `cargo xtask test` followed by `cargo bench`
+/// compiled rustls and every crate above it twice.
+pub fn without_cargo_run_env(command: &mut Command) {
+    const SET_BY_CARGO_RUN: [&str; 7] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_") || SET_BY_CARGO_RUN.contains(&name) {
+            command.env_remove(name);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -170,5 +195,19 @@ mod tests {
         assert_eq!(super::output_value(json, "TableName").as_deref(), Some("prod-Table-1"));
         assert_eq!(super::output_value(json, "Missing"), None);
         assert_eq!(super::output_value("not json", "TableName"), None);
+    }
+
+    #[test]
+    fn a_cargo_started_here_does_not_see_what_cargo_run_set_for_xtask() {
+        // cargo sets these for every test binary too, as `cargo run` does for xtask.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some() && std::env::var_os("CARGO_PKG_NAME").is_some());
+        let mut command = std::process::Command::new("cargo");
+        super::without_cargo_run_env(&mut command);
+        let removed: Vec<_> =
+            command.get_envs().filter(|(_, value)| value.is_none()).filter_map(|(name, _)| name.to_str()).collect();
+        for name in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PKG_VERSION_MAJOR"] {
+            assert!(removed.contains(&name), "{name} is passed on: {removed:?}");
+        }
+        assert!(!removed.iter().any(|name| ["CARGO", "CARGO_HOME", "CARGO_TARGET_DIR", "PATH"].contains(name)));
     }
 }

@@ -7,12 +7,13 @@
 //! signal nothing twice.
 
 use crate::fresh_event_id;
+use futures::StreamExt as _;
 use partnerops_aws::StoreError;
 use partnerops_aws::store::{Registrations, SlaTimers};
 use partnerops_domain::Timestamp;
-use partnerops_domain::event::sla_events;
+use partnerops_domain::event::{DomainEvent, sla_events};
 use partnerops_domain::registration::{ExpiryStep, ExpiryWatch, expire_registration, sweep_expiry};
-use partnerops_domain::sla::sweep_timer;
+use partnerops_domain::sla::{SlaSignal, SlaTimer, sweep_timer};
 use serde::Serialize;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -35,14 +36,26 @@ pub trait SweepStore: SlaTimers + Registrations {}
 
 impl<T: SlaTimers + Registrations + ?Sized> SweepStore for T {}
 
+/// Timer writes in flight at once. Each is its own conditional transaction,
+/// so their order does not matter, and a sweep that breaches thousands of
+/// timers waits on the table's latency that many times over, not one by one.
+pub const CONCURRENT_WRITES: usize = 16;
+
 pub async fn sweep<S: SweepStore + ?Sized>(store: &S, now: Timestamp) -> Result<SweepReport, StoreError> {
     let due = store.due_timers(now).await?;
     let mut report =
         SweepReport { items_read: due.items_read, queries: due.queries, due: due.timers.len(), ..Default::default() };
-    for timer in &due.timers {
-        let Some((after, signals)) = sweep_timer(timer, now) else { continue };
-        let events = sla_events(&after, &signals, now, || fresh_event_id(now));
-        match store.record_sweep(timer, &after, &events).await {
+    // Collected, so the future holds no closure over the timers' borrows
+    // (which would keep it from being Send to a spawned handler).
+    let writes: Vec<_> = due
+        .timers
+        .iter()
+        .filter_map(|timer| sweep_timer(timer, now).map(|(after, signals)| record(store, timer, after, signals, now)))
+        .collect();
+    let mut written = futures::stream::iter(writes).buffer_unordered(CONCURRENT_WRITES);
+    let mut failure = None;
+    while let Some((after, events, written)) = written.next().await {
+        match written {
             Ok(()) => {
                 report.changed += 1;
                 report.signals += events.len();
@@ -56,8 +69,14 @@ pub async fn sweep<S: SweepStore + ?Sized>(store: &S, now: Timestamp) -> Result<
                 }
             }
             Err(StoreError::Conflict(_)) => report.skipped += 1,
-            Err(e) => return Err(e),
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
         }
+    }
+    drop(written);
+    if let Some(e) = failure {
+        return Err(e);
     }
     for watch in &due.expiries {
         let Some(step) = sweep_expiry(watch, now, fresh_event_id(now)) else { continue };
@@ -76,6 +95,19 @@ pub async fn sweep<S: SweepStore + ?Sized>(store: &S, now: Timestamp) -> Result<
         }
     }
     Ok(report)
+}
+
+/// Writes one timer's change with its events: the change, the events and how it went.
+async fn record<S: SweepStore + ?Sized>(
+    store: &S,
+    timer: &SlaTimer,
+    after: SlaTimer,
+    signals: Vec<SlaSignal>,
+    now: Timestamp,
+) -> (SlaTimer, Vec<DomainEvent>, Result<(), StoreError>) {
+    let events = sla_events(&after, &signals, now, || fresh_event_id(now));
+    let written = store.record_sweep(timer, &after, &events).await;
+    (after, events, written)
 }
 
 /// Expires a registration whose protection ended and releases its customer.

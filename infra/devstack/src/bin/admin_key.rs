@@ -1,27 +1,29 @@
-//! `partnerops-admin-key --table NAME [--label TEXT]`: creates an admin API
-//! key in a deployed table with the operator's AWS credentials and prints it
-//! once. Run through `cargo xtask admin-key`.
+//! `partnerops-admin-key`: creates an admin API key in a deployed table with
+//! the operator's AWS credentials and prints it once. Run through
+//! `cargo xtask admin-key`, which finds the table from the stack's outputs.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
+use clap::Parser;
 use partnerops_aws::store::ApiKeyRecord;
 use partnerops_aws::store::ports::*;
 use partnerops_aws::{Clock, DynamoStore, SystemClock, load_sdk_config};
 use partnerops_domain::auth::{NewApiKey, Role};
 
+/// Create an admin API key in a deployed table (printed once; only its SHA-256 is stored).
+#[derive(Parser)]
+#[command(name = "partnerops-admin-key")]
+struct Args {
+    /// The table's name
+    #[arg(long)]
+    table: String,
+    /// What the key is for, shown in the key list
+    #[arg(long, default_value = "admin")]
+    label: String,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut table = None;
-    let mut label = "admin".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--table" => table = Some(value),
-            "--label" => label = value,
-            _ => bail!("unknown option {flag}"),
-        }
-    }
-    let table = table.context("--table is required")?;
+    let Args { table, label } = Args::parse();
     let sdk = load_sdk_config().await;
     let store = DynamoStore::from_sdk_config(&sdk, &table);
     let key = NewApiKey::generate(rand::random());

@@ -79,6 +79,24 @@ async fn moto_stats(http: &reqwest::Client, endpoint: &str) -> anyhow::Result<Va
     Ok(http.get(format!("{endpoint}/_partnerops/stats")).send().await?.json().await?)
 }
 
+/// moto's requests between two readings of its counters, by action, the
+/// slowest first: `(action, requests, seconds)`.
+fn requests_between(before: &Value, after: &Value) -> Vec<(String, u64, f64)> {
+    let Some(actions) = after["requests"].as_object() else { return Vec::new() };
+    let mut moved: Vec<_> = actions
+        .iter()
+        .map(|(action, now)| {
+            let was = &before["requests"][action];
+            let count = now["count"].as_u64().unwrap_or(0).saturating_sub(was["count"].as_u64().unwrap_or(0));
+            let seconds = now["seconds"].as_f64().unwrap_or(0.0) - was["seconds"].as_f64().unwrap_or(0.0);
+            (action.clone(), count, seconds)
+        })
+        .filter(|(_, count, _)| *count > 0)
+        .collect();
+    moved.sort_by(|a, b| b.2.total_cmp(&a.2));
+    moved
+}
+
 /// Runs the schedules once and waits for what they started: its summary and
 /// how long it took, in seconds.
 async fn tick(http: &reqwest::Client, url: &str) -> anyhow::Result<(Value, f64)> {
@@ -109,16 +127,24 @@ async fn settle(http: &reqwest::Client, url: &str, after: &str) -> anyhow::Resul
 
 /// Moves the stack's clock past every referral's 24 h and runs the sweep:
 /// every opportunity-creation timer breaches and each breach is notified.
-async fn breach_all(http: &reqwest::Client, url: &str, referrals: usize) -> anyhow::Result<()> {
+async fn breach_all(http: &reqwest::Client, url: &str, moto: &str, referrals: usize) -> anyhow::Result<()> {
     let moved = http.post(format!("{url}/_dev/clock")).json(&json!({ "advance": "25h" })).send().await?;
     anyhow::ensure!(moved.status().is_success(), "/_dev/clock answered {}", moved.status());
+    let before = moto_stats(http, moto).await?;
     let (summary, took) = tick(http, url).await?;
+    let requests = requests_between(&before, &moto_stats(http, moto).await?);
     let (signals, sent) = (count(&summary, "sla_signals"), count(&summary, "notifications_sent"));
     println!(
         "the sweep 25 h later: {signals} breaches, {} timers read, {sent} notifications sent, {} events relayed, in {took:.1} s",
         count(&summary, "sla_items_read"),
         count(&summary, "events_published")
     );
+    let total: u64 = requests.iter().map(|(_, count, _)| count).sum();
+    println!("  moto answered {total} requests meanwhile, per breach:");
+    for (action, count, seconds) in requests.iter().take(12) {
+        let per = referrals.max(1) as f64;
+        println!("  {action:<36} {:>6.2} requests {:>7.2} ms", *count as f64 / per, seconds * 1000.0 / per);
+    }
     anyhow::ensure!(usize::try_from(signals).ok() == Some(referrals), "{signals} breaches for {referrals} referrals");
     anyhow::ensure!(sent >= signals, "{sent} notifications for {signals} breaches: {summary}");
     Ok(())
@@ -214,9 +240,12 @@ async fn main() -> anyhow::Result<()> {
         large_p95 / small_p95.max(0.001)
     );
     settle(&http, &stack.url, "the second sample").await?;
-    breach_all(&http, &stack.url, referrals).await?;
+    breach_all(&http, &stack.url, &stack.endpoint, referrals).await?;
     checked_report(&http, &stack.url, &admin, referrals).await?;
-    let stats = moto_stats(&http, &stack.endpoint).await?;
+    let mut stats = moto_stats(&http, &stack.endpoint).await?;
+    if let Some(counters) = stats.as_object_mut() {
+        counters.remove("requests");
+    }
     println!("moto: {} MiB resident, {stats}", stats["rss_mib"]);
     Ok(())
 }
