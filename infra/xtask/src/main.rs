@@ -143,10 +143,7 @@ fn main() -> ExitCode {
 }
 
 fn cargo() -> Command {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    toolchain::without_cargo_run_env(&mut command);
-    command.current_dir(root());
-    command
+    toolchain::cargo(&root())
 }
 
 fn dev(port: u16, clock: Option<&str>) -> Result<(), String> {

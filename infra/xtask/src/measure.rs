@@ -127,9 +127,8 @@ fn first_poll(binary: &Path, root: &Path, secrets: &Secrets) -> Result<Duration,
 pub fn run(root: &Path, functions: &[String]) -> Result<(), String> {
     let tools = Toolchain::ensure(root)?;
     step("building release binaries (host architecture)");
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    toolchain::without_cargo_run_env(&mut build);
-    build.current_dir(root).args(["build", "--release"]);
+    let mut build = toolchain::cargo(root);
+    build.args(["build", "--release"]);
     for f in functions {
         build.args(["--bin", f]);
     }

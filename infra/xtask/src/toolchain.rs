@@ -155,6 +155,14 @@ pub fn output_value(json: &str, key: &str) -> Option<String> {
         .and_then(|o| o.get("OutputValue")?.as_str().map(str::to_owned))
 }
 
+/// The cargo that runs xtask, in `root`, without what `cargo run` set for xtask.
+pub fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    without_cargo_run_env(&mut command);
+    command.current_dir(root);
+    command
+}
+
 /// Removes what `cargo run` sets for the xtask binary itself (its manifest
 /// directory, its package name and version), so a cargo started from here sees
 /// the same environment as one started by hand. ring's build script reruns when
